@@ -1,0 +1,37 @@
+// Compute support per tensor type: one row per type. Adding a quant type is
+// adding a row and its kernels. Activations are converted once per row to
+// the weight type's vec_dot_type (e.g. Q8_0 for Q4_0 weights, Q8_K for the
+// K-quants), and vec_dot multiplies a weight row with such an activation row.
+#pragma once
+#include <cstdint>
+
+#include "tensor/dtype.h"
+
+namespace lineage {
+
+using ToFloatFn = void (*)(const void* src, float* dst, int64_t n);
+using FromFloatFn = void (*)(const float* src, void* dst, int64_t n);
+// *out = dot(weight row w, activation row x); x is in the row's vec_dot_type.
+using VecDotFn = void (*)(int64_t n, float* out, const void* w, const void* x);
+
+struct TypeTraits {
+  DType type;
+  DType vec_dot_type;
+  ToFloatFn to_float;      // dequantize a row
+  FromFloatFn from_float;  // quantize a row (nullptr where not supported)
+  VecDotFn vec_dot;
+};
+
+// Traits for the best instruction set this CPU has (or the one forced with
+// LINEAGE_ISA=scalar|avx2|avx512); nullptr when lineage cannot compute with
+// the type.
+const TypeTraits* type_traits(DType t);
+// The scalar reference row, the truth every SIMD kernel is tested against.
+const TypeTraits* type_traits_ref(DType t);
+
+enum class Isa { Scalar, Avx2, Avx512 };
+Isa active_isa();           // chosen once from cpuid and LINEAGE_ISA
+const char* isa_name(Isa);
+void force_isa(Isa isa);    // for tests; must not be called while kernels run
+
+}  // namespace lineage
