@@ -1,0 +1,83 @@
+#include "sampling/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_map>
+
+namespace lineage {
+
+int32_t argmax(const float* logits, int n) {
+  int32_t best = 0;
+  for (int k = 1; k < n; ++k)
+    if (logits[k] > logits[best]) best = k;
+  return best;
+}
+
+void apply_penalties(float* logits, int n_vocab, const std::vector<int32_t>& history, const SamplerParams& p) {
+  if (p.repeat_penalty == 1.0f && p.frequency_penalty == 0.0f && p.presence_penalty == 0.0f) return;
+  size_t start = p.repeat_last_n < 0 || history.size() < static_cast<size_t>(p.repeat_last_n)
+                     ? 0
+                     : history.size() - static_cast<size_t>(p.repeat_last_n);
+  std::unordered_map<int32_t, int> counts;
+  for (size_t k = start; k < history.size(); ++k)
+    if (history[k] >= 0 && history[k] < n_vocab) ++counts[history[k]];
+  for (const auto& [id, count] : counts) {
+    float& l = logits[id];
+    if (p.repeat_penalty != 1.0f) l = l > 0 ? l / p.repeat_penalty : l * p.repeat_penalty;
+    l -= static_cast<float>(count) * p.frequency_penalty + p.presence_penalty;
+  }
+}
+
+Sampler::Sampler(const SamplerParams& p) : p_(p), rng_(p.seed) {}
+
+int32_t Sampler::sample(float* logits, int n_vocab, const std::vector<int32_t>& history) {
+  apply_penalties(logits, n_vocab, history, p_);
+  if (p_.temperature <= 0.0f) return argmax(logits, n_vocab);
+
+  cand_.resize(static_cast<size_t>(n_vocab));
+  for (int k = 0; k < n_vocab; ++k) cand_[k] = {logits[k], k};
+  // Ties are broken by id so the order (and so the draw) is reproducible.
+  auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
+  size_t keep = cand_.size();
+  if (p_.top_k > 0 && static_cast<size_t>(p_.top_k) < keep) {
+    keep = static_cast<size_t>(p_.top_k);
+    std::partial_sort(cand_.begin(), cand_.begin() + static_cast<long>(keep), cand_.end(), by_logit);
+  } else {
+    std::sort(cand_.begin(), cand_.end(), by_logit);
+  }
+  cand_.resize(keep);
+
+  // Probabilities at temperature 1 decide what survives top-p and min-p.
+  std::vector<double> prob(keep);
+  double sum = 0;
+  for (size_t k = 0; k < keep; ++k) sum += prob[k] = std::exp(static_cast<double>(cand_[k].first - cand_[0].first));
+  for (double& q : prob) q /= sum;
+  if (p_.top_p < 1.0f) {
+    double acc = 0;
+    size_t n = 0;
+    while (n < keep) {
+      acc += prob[n++];
+      if (acc >= p_.top_p) break;
+    }
+    keep = n;
+  }
+  if (p_.min_p > 0.0f) {
+    size_t n = 1;
+    while (n < keep && prob[n] >= p_.min_p * prob[0]) ++n;
+    keep = n;
+  }
+
+  sum = 0;
+  for (size_t k = 0; k < keep; ++k)
+    sum += prob[k] = std::exp(static_cast<double>(cand_[k].first - cand_[0].first) / p_.temperature);
+  // A draw from our own uniform mapping: std::*_distribution is allowed to
+  // differ between standard libraries, which would break reproducibility.
+  double u = static_cast<double>(rng_() >> 11) * (1.0 / 9007199254740992.0) * sum;
+  for (size_t k = 0; k < keep; ++k) {
+    if (u < prob[k]) return cand_[k].second;
+    u -= prob[k];
+  }
+  return cand_[keep - 1].second;
+}
+
+}  // namespace lineage
