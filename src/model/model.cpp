@@ -1,0 +1,44 @@
+#include "model/model.h"
+
+#include "core/error.h"
+#include "gguf/gguf.h"
+#include "model/arch.h"
+#include "runtime/kv_cache.h"
+
+namespace lineage {
+
+Model::Model(std::shared_ptr<const GGUFFile> file, ModelConfig config)
+    : file_(std::move(file)), config_(std::move(config)) {}
+
+std::unique_ptr<Model> Model::load(std::shared_ptr<const GGUFFile> file) {
+  if (!file) fail("Model::load: no file");
+  std::optional<std::string> arch = file->get_string("general.architecture");
+  if (!arch) fail(file->path(), ": missing metadata key general.architecture");
+  if (*arch == "llama") return load_llama(std::move(file));
+  fail(file->path(), ": architecture \"", *arch, "\" is not supported (supported: llama)");
+}
+
+void Model::check_forward_args(const int32_t* tokens, int n, int pos, const KVCache& cache,
+                               const float* logits) const {
+  const ModelConfig& c = config_;
+  if (n <= 0) fail("forward: needs at least one token, got ", n);
+  if (!tokens || !logits) fail("forward: null tokens or logits buffer");
+  if (cache.n_layer() != c.n_layer || cache.head_dim() != c.head_dim)
+    fail("forward: KV cache was made for another model (", cache.n_layer(), " layers, head size ", cache.head_dim(),
+         "; this model has ", c.n_layer, " and ", c.head_dim, ")");
+  for (int l = 0; l < c.n_layer; ++l)
+    if (cache.n_head_kv(l) != c.n_head_kv[l])
+      fail("forward: KV cache was made for another model (layer ", l, " has ", cache.n_head_kv(l), " KV heads, not ",
+           c.n_head_kv[l], ")");
+  if (pos < 0 || pos > cache.n_past())
+    fail("forward: position ", pos, " is not in [0, ", cache.n_past(), "] (the cache holds ", cache.n_past(),
+         " positions)");
+  if (n > cache.n_ctx() - pos)
+    fail("forward: positions ", pos, "..", static_cast<int64_t>(pos) + n - 1, " do not fit the context of ",
+         cache.n_ctx());
+  for (int i = 0; i < n; ++i)
+    if (tokens[i] < 0 || tokens[i] >= c.n_vocab)
+      fail("forward: token id ", tokens[i], " at index ", i, " is outside the vocabulary [0, ", c.n_vocab, ")");
+}
+
+}  // namespace lineage
