@@ -13,6 +13,13 @@ using ToFloatFn = void (*)(const void* src, float* dst, int64_t n);
 using FromFloatFn = void (*)(const float* src, void* dst, int64_t n);
 // *out = dot(weight row w, activation row x); x is in the row's vec_dot_type.
 using VecDotFn = void (*)(int64_t n, float* out, const void* w, const void* x);
+// One weight row against nt (1..kVecDotMaxN) activation rows, the k-th at
+// x + k * x_stride bytes, writing out[k * out_stride]. Each result is bitwise
+// the one vec_dot gives, so batching never changes a token's output; reading
+// the weight row once for several tokens is what makes it worth having.
+using VecDotNFn = void (*)(int64_t n, int nt, float* out, int64_t out_stride, const void* w, const void* x,
+                           int64_t x_stride);
+constexpr int kVecDotMaxN = 4;
 
 struct TypeTraits {
   DType type;
@@ -20,6 +27,7 @@ struct TypeTraits {
   ToFloatFn to_float;      // dequantize a row
   FromFloatFn from_float;  // quantize a row (nullptr where not supported)
   VecDotFn vec_dot;
+  VecDotNFn vec_dot_n = nullptr;  // optional; matmul loops over vec_dot without it
 };
 
 // Traits for the best instruction set this CPU has (or the one forced with
@@ -31,6 +39,7 @@ const TypeTraits* type_traits_ref(DType t);
 
 enum class Isa { Scalar, Avx2, Avx512 };
 Isa active_isa();           // chosen once from cpuid and LINEAGE_ISA
+Isa cpu_isa();              // the best this CPU can run
 const char* isa_name(Isa);
 void force_isa(Isa isa);    // for tests; must not be called while kernels run
 
