@@ -12,7 +12,7 @@ cmake --build build -j "$jobs"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLINEAGE_SANITIZE=ON >/dev/null
 cmake --build build-asan -j "$jobs"
 echo "== sanitizer run (ASan + UBSan) over the hostile-input tests"
-ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan -j "$jobs" --output-on-failure -R "${LINEAGE_ASAN_TESTS:-Gguf|Hostile|BadInput|TextStream|Sampling}"
+ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan -j "$jobs" --output-on-failure -R "${LINEAGE_ASAN_TESTS:-Gguf|Hostile|bad_input|TextStream|Sampling}"
 
 echo "== full suite"
 ctest --test-dir build -j "$jobs" --output-on-failure

@@ -1,0 +1,102 @@
+// `lineage run`: generate text from a prompt, streamed to stdout.
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "runtime/engine.h"
+
+namespace lineage::cli {
+
+namespace {
+
+struct RunArgs {
+  std::string model, prompt, prompt_file;
+  int n_predict = 256;
+  int ctx_size = 0;
+  int threads = 0;
+  int batch = 512;
+  SamplerParams sampling;
+  long long seed = -1;
+  std::vector<std::string> stop;
+  bool ignore_eos = false;
+  bool no_display_prompt = false;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) fail(path, ": cannot read the prompt file");
+  std::ostringstream os;
+  os << f.rdbuf();
+  return os.str();
+}
+
+void run(const RunArgs& a) {
+  if (a.prompt.empty() == a.prompt_file.empty()) fail("give the prompt with exactly one of -p TEXT or -f FILE");
+  std::string prompt = a.prompt_file.empty() ? a.prompt : read_file(a.prompt_file);
+  auto engine = Engine::load(a.model, a.threads);
+  const Tokenizer& tok = engine->tokenizer();
+  int n_ctx = a.ctx_size > 0 ? a.ctx_size : engine->default_context();
+  std::vector<int32_t> ids = tok.encode(prompt, tok.add_bos_default(), true);
+  if (static_cast<int>(ids.size()) > n_ctx)
+    fail("the prompt has ", ids.size(), " tokens but the context holds ", n_ctx, " (raise --ctx-size or shorten the prompt)");
+  KVCache cache(engine->config(), n_ctx);
+
+  GenerateOptions opt;
+  opt.n_predict = a.n_predict;
+  opt.n_batch = a.batch;
+  opt.sampling = a.sampling;
+  opt.sampling.seed = a.seed >= 0 ? static_cast<uint64_t>(a.seed) : std::random_device{}();
+  opt.stop = a.stop;
+  for (auto& s : engine->default_stop_strings()) opt.stop.push_back(s);
+  opt.ignore_eos = a.ignore_eos;
+
+  if (!a.no_display_prompt) {
+    std::fwrite(prompt.data(), 1, prompt.size(), stdout);
+    std::fflush(stdout);
+  }
+  GenerateResult r = generate(*engine, cache, ids, opt, [](const std::string& text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+  });
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+  auto rate = [](double n, double s) { return s > 0 ? n / s : 0.0; };
+  std::fprintf(stderr,
+               "lineage: prompt %d tokens, %.1f tok/s | generated %zu tokens, %.1f tok/s | load %.0f ms | stop: %s\n",
+               r.n_prompt, rate(r.n_prompt, r.prompt_seconds), r.tokens.size(),
+               rate(static_cast<double>(r.tokens.size()), r.gen_seconds), engine->load_seconds() * 1000.0,
+               r.stop_reason.c_str());
+}
+
+}  // namespace
+
+void add_run(CLI::App& app) {
+  auto a = std::make_shared<RunArgs>();
+  CLI::App* c = app.add_subcommand("run", "generate text from a prompt");
+  c->add_option("-m,--model", a->model, "GGUF model file")->required();
+  c->add_option("-p,--prompt", a->prompt, "prompt text");
+  c->add_option("-f,--file", a->prompt_file, "read the prompt from a file");
+  c->add_option("-n,--n-predict", a->n_predict, "tokens to generate (-1: until the context is full)")->capture_default_str();
+  c->add_option("-c,--ctx-size", a->ctx_size, "context length (default: the model's, at most 4096)");
+  c->add_option("-t,--threads", a->threads, "threads (default: physical cores)");
+  c->add_option("-b,--batch-size", a->batch, "prompt tokens per forward pass")->capture_default_str()->check(CLI::Range(1, 65536));
+  c->add_option("--temp", a->sampling.temperature, "temperature (0: greedy)")->capture_default_str();
+  c->add_option("--top-k", a->sampling.top_k, "top-k (0: off)")->capture_default_str();
+  c->add_option("--top-p", a->sampling.top_p, "top-p (1: off)")->capture_default_str();
+  c->add_option("--min-p", a->sampling.min_p, "min-p (0: off)")->capture_default_str();
+  c->add_option("--repeat-penalty", a->sampling.repeat_penalty, "repetition penalty (1: off)")->capture_default_str();
+  c->add_option("--repeat-last-n", a->sampling.repeat_last_n, "tokens the penalties look back over")->capture_default_str();
+  c->add_option("--frequency-penalty", a->sampling.frequency_penalty, "frequency penalty")->capture_default_str();
+  c->add_option("--presence-penalty", a->sampling.presence_penalty, "presence penalty")->capture_default_str();
+  c->add_option("-s,--seed", a->seed, "random seed (default: random)");
+  c->add_option("--stop", a->stop, "stop string (repeatable; the model's own are always used)");
+  c->add_flag("--ignore-eos", a->ignore_eos, "keep generating past end-of-generation tokens");
+  c->add_flag("--no-display-prompt", a->no_display_prompt, "print only the generated text");
+  c->callback([a] { run(*a); });
+}
+
+}  // namespace lineage::cli

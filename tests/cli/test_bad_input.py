@@ -1,0 +1,114 @@
+"""Hostile or broken input ends with one clear error line and a non-zero exit, never a crash."""
+import os
+import struct
+import unittest
+
+from cli_common import run, shared, tmpdir
+
+GOLDEN = shared("golden", "llamacpp", "tiny-11-F32.gguf")
+
+
+def tensor_info_offset(data, name):
+    """Byte offset of the tensor info that follows the given tensor name."""
+    key = struct.pack("<Q", len(name)) + name.encode()
+    at = data.find(key)
+    assert at >= 0, name
+    return at + len(key)
+
+
+class BadInput(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tmpdir()
+        with open(GOLDEN, "rb") as f:
+            cls.good = f.read()
+
+    def write(self, name, data):
+        path = os.path.join(self.dir, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def assert_clean_failure(self, args, *needles):
+        code, out, err = run(*args)
+        self.assertGreater(code, 0, f"exit {code} (a negative code is a signal: a crash)\n{err}")
+        lines = [l for l in err.splitlines() if l.strip()]
+        self.assertEqual(len(lines), 1, err)
+        self.assertTrue(lines[0].startswith("error: "), err)
+        for n in needles:
+            self.assertIn(n, lines[0])
+        self.assertNotIn("Sanitizer", err)
+
+    def assert_every_command_fails(self, path, *needles):
+        self.assert_clean_failure(["run", "-m", path, "-p", "hi", "-n", "2"], *needles)
+        self.assert_clean_failure(["eval", "-m", path, "--ids", "1,2"], *needles)
+
+    def test_truncated_files(self):
+        for n in (0, 3, 10, 24, 200, len(self.good) // 2, len(self.good) - 1):
+            path = self.write(f"trunc{n}.gguf", self.good[:n])
+            self.assert_every_command_fails(path)
+            self.assert_clean_failure(["inspect", path])
+
+    def test_wrong_magic(self):
+        path = self.write("magic.gguf", b"GGML" + self.good[4:])
+        self.assert_every_command_fails(path, "not a GGUF file")
+
+    def test_absurd_counts(self):
+        data = bytearray(self.good)
+        struct.pack_into("<Q", data, 8, 1 << 60)  # tensor count
+        self.assert_every_command_fails(self.write("ntensors.gguf", data), "tensor count")
+        data = bytearray(self.good)
+        struct.pack_into("<Q", data, 16, 1 << 62)  # metadata count
+        self.assert_every_command_fails(self.write("nkv.gguf", data), "metadata count")
+
+    def test_offset_past_the_end(self):
+        data = bytearray(self.good)
+        at = tensor_info_offset(data, "output.weight")
+        n_dims = struct.unpack_from("<I", data, at)[0]
+        struct.pack_into("<Q", data, at + 4 + 8 * n_dims + 4, 1 << 40)
+        self.assert_every_command_fails(self.write("offset.gguf", data), "output.weight", "past the end")
+
+    def test_unknown_type(self):
+        data = bytearray(self.good)
+        at = tensor_info_offset(data, "output.weight")
+        n_dims = struct.unpack_from("<I", data, at)[0]
+        struct.pack_into("<I", data, at + 4 + 8 * n_dims, 77)
+        self.assert_every_command_fails(self.write("type.gguf", data), "unknown type id 77")
+
+    def test_unsupported_type(self):
+        path = shared("golden", "llamacpp", "tiny-11-Q5_0.gguf")
+        self.assert_every_command_fails(path, "Q5_0")
+        code, out, err = run("inspect", path)  # inspect still shows such a file
+        self.assertEqual(code, 0, err)
+        self.assertIn(b"Q5_0", out)
+
+    def test_missing_tensor(self):
+        data = self.good.replace(b"blk.1.ffn_up.weight", b"blk.1.ffn_XX.weight")
+        self.assert_every_command_fails(self.write("missing.gguf", data), "blk.1.ffn_up.weight")
+
+    def test_missing_file(self):
+        self.assert_every_command_fails(os.path.join(self.dir, "nope.gguf"), "cannot open")
+
+    def test_prompt_longer_than_context(self):
+        model = shared("models", "shakespeare-5M.gguf")
+        self.assert_clean_failure(["run", "-m", model, "-p", "To be or not to be, that is the question " * 4,
+                                   "--ctx-size", "16"], "context")
+
+    def test_bad_token_ids(self):
+        model = shared("models", "shakespeare-5M.gguf")
+        self.assert_clean_failure(["eval", "-m", model, "--ids", "1,99999"], "99999")
+        self.assert_clean_failure(["eval", "-m", model, "--ids", "1,abc"], "token id list")
+        self.assert_clean_failure(["eval", "-m", model, "--ids", "-5"], "-5")
+
+    def test_bad_prompt_file(self):
+        model = shared("models", "shakespeare-5M.gguf")
+        self.assert_clean_failure(["run", "-m", model, "-f", os.path.join(self.dir, "absent.txt")], "absent.txt")
+
+    def test_quantize_refuses_unknown_type(self):
+        out = os.path.join(self.dir, "q.gguf")
+        self.assert_clean_failure(["quantize", GOLDEN, out, "Q9_9"], "Q9_9")
+        self.assertFalse(os.path.exists(out))
+
+
+if __name__ == "__main__":
+    unittest.main()
