@@ -176,9 +176,12 @@ void Tokenizer::find_end_of_generation(const GGUFFile& f) {
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos, bool parse_special) const {
   std::vector<int32_t> out;
-  if (add_bos && bos_ >= 0) out.push_back(bos_);
   std::vector<Fragment> frags;
   special_->split(text, parse_special, frags);
+  // A prompt that already starts with the BOS text (a chat template's
+  // output, say) must not get a second BOS: models never saw two.
+  bool starts_with_bos = !frags.empty() && frags.front().token >= 0 && frags.front().token == bos_;
+  if (add_bos && bos_ >= 0 && !starts_with_bos) out.push_back(bos_);
 
   if (spm_) {
     // The space prefix goes before the text and again after every control

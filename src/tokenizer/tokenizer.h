@@ -33,6 +33,8 @@ class Tokenizer {
 
   // parse_special: control tokens written in the text (e.g. "<|eot_id|>")
   // become their ids; otherwise they are tokenized as ordinary text.
+  // With add_bos, BOS is added unless the text itself starts with the BOS
+  // token (parsed as a special token).
   std::vector<int32_t> encode(std::string_view text, bool add_bos, bool parse_special) const;
   // tokenizer.ggml.add_bos_token, defaulting as the original tokenizer does.
   bool add_bos_default() const { return add_bos_default_; }
