@@ -56,6 +56,38 @@ class DemoModel(unittest.TestCase):
         self.assertEqual(out.decode(), "\nThen, my \n")
 
 
+class EvalMatchesGolden(unittest.TestCase):
+    """`eval` prints the golden files' format, with logits that agree with them."""
+
+    def check(self, name, exact):
+        with open(shared("golden", "llamacpp", f"{name}.logits.jsonl")) as f:
+            lines = [json.loads(l) for l in f if l.strip()]
+        tokens = lines[0]["tokens"]
+        code, out, err = run("eval", "-m", shared("golden", "llamacpp", f"{name}.gguf"),
+                             "--ids", ",".join(map(str, tokens)))
+        self.assertEqual(code, 0, err)
+        ours = [json.loads(l) for l in out.decode().splitlines()]
+        self.assertEqual(ours[0], {"tokens": tokens})
+        self.assertEqual(len(ours), len(lines))
+        for g, o in zip(lines[1:], ours[1:]):
+            self.assertEqual(g["pos"], o["pos"])
+            a, b = g["logits"], o["logits"]
+            self.assertEqual(len(a), len(b))
+            if exact:
+                scale = max(abs(x) for x in a)
+                self.assertLess(max(abs(x - y) for x, y in zip(a, b)), 1e-3 * scale, g["pos"])
+            else:
+                dot = sum(x * y for x, y in zip(a, b))
+                cos = dot / (sum(x * x for x in a) ** 0.5 * sum(y * y for y in b) ** 0.5)
+                self.assertGreaterEqual(cos, 0.999, g["pos"])
+
+    def test_f32(self):
+        self.check("tiny-11-F32", True)
+
+    def test_q4_k_m(self):
+        self.check("tiny-11-Q4_K_M", False)
+
+
 class AiDreams(unittest.TestCase):
     def test_greedy_text(self):
         with open(shared("models", "aidreams260K.expected.json")) as f:
