@@ -13,8 +13,10 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const { return n_threads_; }
-  // Runs fn(ith, nth) on every thread (the caller is ith 0) and returns when
-  // all have finished. Not reentrant.
+  // Runs fn(ith, nth) once for every ith < nth (the caller runs ith 0) and
+  // returns when all have finished. Not reentrant. A share whose worker has
+  // not woken up by the time the caller is done is run by the caller, so the
+  // calls must not wait on one another.
   void run(const std::function<void(int ith, int nth)>& fn);
 
  private:

@@ -2,6 +2,9 @@
 // quantizer error bounds, and every SIMD kernel against the scalar reference.
 #include <gtest/gtest.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstring>
 
 #include "kernels/ref/ref_kernels.h"
@@ -274,6 +277,53 @@ TEST(KernelFromFloat, SimdMatchesReferenceBitwise) {
       std::vector<uint8_t> got(want.size());
       type_traits(t)->from_float(x.data(), got.data(), n);
       EXPECT_EQ(got, want);
+    });
+  }
+}
+
+// A copy of `data` whose last byte is followed by an unreadable page.
+class GuardedCopy {
+ public:
+  explicit GuardedCopy(const void* data, size_t bytes) {
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    pages_ = (bytes + page - 1) / page + 1;
+    size_ = pages_ * page;
+    map_ = static_cast<uint8_t*>(mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    EXPECT_NE(map_, MAP_FAILED);
+    EXPECT_EQ(mprotect(map_ + size_ - page, page, PROT_NONE), 0);
+    ptr_ = map_ + size_ - page - bytes;
+    std::memcpy(ptr_, data, bytes);
+  }
+  ~GuardedCopy() { munmap(map_, size_); }
+  uint8_t* get() const { return ptr_; }
+
+ private:
+  uint8_t* map_;
+  uint8_t* ptr_;
+  size_t pages_, size_;
+};
+
+// Weights are used in place from the mapped file, so a tensor may end at the
+// last byte of the mapping: no kernel may read past the end of a row.
+TEST(KernelBounds, RowsEndingAtAnUnmappedPage) {
+  for (DType t : kComputeTypes) {
+    SCOPED_TRACE(dtype_name(t));
+    const int64_t n = dtype_block_size(t) == 1 ? 37 : dtype_block_size(t) * 5;
+    const DType vt = type_traits_ref(t)->vec_dot_type;
+    const auto w = random_row(t, n, 77);
+    const auto xf = random_floats(n, 78);
+    std::vector<uint8_t> xq(dtype_row_bytes(vt, n));
+    type_traits_ref(vt)->from_float(xf.data(), xq.data(), n);
+    const GuardedCopy gw(w.data(), w.size()), gx(xq.data(), xq.size()), gf(xf.data(), xf.size() * 4);
+    for_each_isa([&](Isa) {
+      const TypeTraits* tt = type_traits(t);
+      float out;
+      tt->vec_dot(n, &out, gw.get(), gx.get());
+      if (tt->vec_dot_n) tt->vec_dot_n(n, 1, &out, 1, gw.get(), gx.get(), 0);
+      std::vector<float> y(static_cast<size_t>(n));
+      tt->to_float(gw.get(), y.data(), n);
+      std::vector<uint8_t> back(xq.size());
+      type_traits(vt)->from_float(reinterpret_cast<const float*>(gf.get()), back.data(), n);
     });
   }
 }
