@@ -284,7 +284,7 @@ TEST(TokenizerHostile, HundredKilobyteTextsRoundTrip) {
     auto t = Tokenizer::from_gguf(*f);
     for (const std::string& text : texts) {
       const std::vector<int32_t> ids = t->encode(text, true, true);
-      EXPECT_LT(ids.size(), text.size() + 2) << file;
+      EXPECT_LE(ids.size(), text.size() + 2) << file;  // BOS, space prefix, one token a byte at most
       EXPECT_EQ(t->decode(ids), text) << file;
     }
   }

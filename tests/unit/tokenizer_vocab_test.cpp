@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "gguf/gguf.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer_test_util.h"
 
 using namespace lineage;
 
@@ -19,26 +20,8 @@ namespace {
 
 std::string vocab_path(const std::string& name) { return std::string(LINEAGE_SHARED_DIR) + "/vocab/ggml-vocab-" + name + ".gguf"; }
 
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw std::runtime_error("cannot open " + path);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-// Every string in an .inp file is followed by this line.
-std::vector<std::string> read_cases(const std::string& path) {
-  const std::string all = read_file(path);
-  const std::string sep = "\n__ggml_vocab_test__\n";
-  std::vector<std::string> out;
-  size_t pos = 0;
-  for (size_t hit = all.find(sep); hit != std::string::npos; hit = all.find(sep, pos)) {
-    out.push_back(all.substr(pos, hit - pos));
-    pos = hit + sep.size();
-  }
-  return out;
-}
+using test::read_cases;
+using test::read_file;
 
 std::vector<std::vector<int32_t>> read_ids(const std::string& path) {
   std::ifstream f(path);
