@@ -83,7 +83,11 @@ void matmul(const void* w, DType wtype, int64_t rows, int64_t cols, const float*
     xq = buf;
   }
 
-  const int64_t chunk = chunk_rows(rows, w_row, nth);
+  // With one token group every weight row is read exactly once, so there is
+  // no cache reuse to gain from small chunks; one contiguous range per thread
+  // keeps each core's reads a single sequential stream that the hardware
+  // prefetcher follows (measured: 45 vs 21 GB/s for a Q4_0 GEMV on 2 cores).
+  const int64_t chunk = n_tokens <= kVecDotMaxN ? (rows + nth - 1) / nth : chunk_rows(rows, w_row, nth);
   const int64_t n_chunks = (rows + chunk - 1) / chunk;
   const uint8_t* wb = static_cast<const uint8_t*>(w);
   const VecDotFn dot = tt->vec_dot;
