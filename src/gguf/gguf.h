@@ -56,7 +56,9 @@ struct GGUFTensor {
 
 class GGUFFile {
  public:
-  static std::unique_ptr<GGUFFile> open(const std::string& path);
+  // populate: read the whole file into memory now (for running a model);
+  // off for tools that only look at the header.
+  static std::unique_ptr<GGUFFile> open(const std::string& path, bool populate = false);
   // Parse an in-memory buffer (used by fuzzers and tests); the buffer must
   // outlive the returned object.
   static std::unique_ptr<GGUFFile> parse(const uint8_t* data, size_t size, const std::string& name);

@@ -209,8 +209,8 @@ class GGUFParser {
   }
 };
 
-std::unique_ptr<GGUFFile> GGUFFile::open(const std::string& path) {
-  auto map = std::make_unique<MappedFile>(path);
+std::unique_ptr<GGUFFile> GGUFFile::open(const std::string& path, bool populate) {
+  auto map = std::make_unique<MappedFile>(path, populate);
   std::unique_ptr<GGUFFile> g(new GGUFFile());
   g->path_ = path;
   g->base_ = map->data();

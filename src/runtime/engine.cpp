@@ -17,7 +17,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 std::unique_ptr<Engine> Engine::load(const std::string& path, int n_threads) {
   auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<Engine> e(new Engine());
-  e->file_ = GGUFFile::open(path);
+  e->file_ = GGUFFile::open(path, true);
   e->model_ = Model::load(e->file_);
   if (e->file_->has("tokenizer.ggml.model")) e->tokenizer_ = Tokenizer::from_gguf(*e->file_);
   e->pool_ = std::make_unique<ThreadPool>(n_threads > 0 ? n_threads : default_thread_count());
