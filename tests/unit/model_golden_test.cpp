@@ -43,8 +43,9 @@ void check_against_golden(const GoldenCase& gc, const Golden& g, const std::vect
       EXPECT_GE(cosine, 0.999) << how << " position " << p;
       std::vector<float> sorted = ref;
       std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<float>());
-      if (sorted[0] - sorted[1] > 0.1f)
+      if (sorted[0] - sorted[1] > 0.1f) {
         EXPECT_EQ(argmax(out, nv), argmax(ref.data(), nv)) << how << " position " << p;
+      }
     }
   }
 }
