@@ -89,8 +89,8 @@ void add_eval(CLI::App& app) {
   CLI::App* c = app.add_subcommand("eval", "print the logits of token ids as JSON lines");
   c->add_option("-m,--model", a->model, "GGUF model file")->required();
   c->add_option("--ids", a->ids, "comma-separated token ids")->required();
-  c->add_option("--greedy", a->greedy, "then continue greedily for N tokens");
-  c->add_option("-t,--threads", a->threads, "threads (default: physical cores)");
+  c->add_option("--greedy", a->greedy, "then continue greedily for N tokens")->check(CLI::Range(0, 1 << 20));
+  c->add_option("-t,--threads", a->threads, "threads (default: physical cores)")->check(CLI::Range(1, 256));
   c->callback([a] { eval(*a); });
 }
 

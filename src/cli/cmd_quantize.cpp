@@ -33,7 +33,7 @@ void add_quantize(CLI::App& app) {
   c->add_option("input", a->in, "input GGUF file")->required();
   c->add_option("output", a->out, "output GGUF file")->required();
   c->add_option("type", a->type, "Q8_0 or Q4_0")->required();
-  c->add_option("-t,--threads", a->threads, "threads (default: physical cores)");
+  c->add_option("-t,--threads", a->threads, "threads (default: physical cores)")->check(CLI::Range(1, 256));
   c->callback([a] { quantize(*a); });
 }
 

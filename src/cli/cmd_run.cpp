@@ -80,9 +80,12 @@ void add_run(CLI::App& app) {
   c->add_option("-m,--model", a->model, "GGUF model file")->required();
   c->add_option("-p,--prompt", a->prompt, "prompt text");
   c->add_option("-f,--file", a->prompt_file, "read the prompt from a file");
-  c->add_option("-n,--n-predict", a->n_predict, "tokens to generate (-1: until the context is full)")->capture_default_str();
-  c->add_option("-c,--ctx-size", a->ctx_size, "context length (default: the model's, at most 4096)");
-  c->add_option("-t,--threads", a->threads, "threads (default: physical cores)");
+  c->add_option("-n,--n-predict", a->n_predict, "tokens to generate (-1: until the context is full)")
+      ->capture_default_str()
+      ->check(CLI::Range(-1, 1 << 24));
+  c->add_option("-c,--ctx-size", a->ctx_size, "context length (default: the model's, at most 4096)")
+      ->check(CLI::Range(1, 1 << 24));
+  c->add_option("-t,--threads", a->threads, "threads (default: physical cores)")->check(CLI::Range(1, 256));
   c->add_option("-b,--batch-size", a->batch, "prompt tokens per forward pass")->capture_default_str()->check(CLI::Range(1, 65536));
   c->add_option("--temp", a->sampling.temperature, "temperature (0: greedy)")->capture_default_str();
   c->add_option("--top-k", a->sampling.top_k, "top-k (0: off)")->capture_default_str();

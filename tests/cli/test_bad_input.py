@@ -104,6 +104,18 @@ class BadInput(unittest.TestCase):
         model = shared("models", "shakespeare-5M.gguf")
         self.assert_clean_failure(["run", "-m", model, "-f", os.path.join(self.dir, "absent.txt")], "absent.txt")
 
+    def test_bad_options(self):
+        model = shared("models", "shakespeare-5M.gguf")
+        for args, needle in ((["-t", "0"], "--threads"), (["-c", "0"], "--ctx-size"), (["-n", "-7"], "--n-predict"),
+                             (["--no-such-flag"], "no-such-flag"), (["-c", "many"], "--ctx-size")):
+            code, out, err = run("run", "-m", model, "-p", "hi", *args)
+            self.assertGreater(code, 0, err)
+            self.assertIn(needle, err)
+            self.assertEqual(out, b"")
+        code, out, err = run()
+        self.assertGreater(code, 0)
+        self.assertIn("subcommand", err)
+
     def test_quantize_refuses_unknown_type(self):
         out = os.path.join(self.dir, "q.gguf")
         self.assert_clean_failure(["quantize", GOLDEN, out, "Q9_9"], "Q9_9")
