@@ -57,8 +57,6 @@ QuantizeReport quantize_file(const std::string& in, const std::string& out, DTyp
   w.set("general.quantization_version", qv);
 
   QuantizeReport rep;
-  std::vector<std::vector<uint8_t>> buffers;
-  buffers.reserve(f->tensors().size());
   const int block = dtype_block_size(type);
   for (const GGUFTensor& t : f->tensors()) {
     rep.bytes_in += t.nbytes;
@@ -72,17 +70,17 @@ QuantizeReport quantize_file(const std::string& in, const std::string& out, DTyp
     if (!src) fail(in, ": tensor ", t.name, " has type ", dtype_name(t.type), ", which lineage cannot read yet");
     const int64_t cols = t.dims[0], rows = t.rows();
     const size_t in_row = dtype_row_bytes(t.type, cols), out_row = dtype_row_bytes(type, cols);
-    buffers.emplace_back(out_row * static_cast<size_t>(rows));
-    uint8_t* dst_data = buffers.back().data();
-    pool.run([&](int ith, int nth) {
-      std::vector<float> row(static_cast<size_t>(cols));
-      for (int64_t r = ith; r < rows; r += nth) {
-        src->to_float(t.data + in_row * r, row.data(), cols);
-        dst->from_float(row.data(), dst_data + out_row * r, cols);
-      }
+    const size_t out_bytes = out_row * static_cast<size_t>(rows);
+    w.add_tensor(t.name, t.dims, type, out_bytes, [&t, src, dst, cols, rows, in_row, out_row, &pool](uint8_t* out) {
+      pool.run([&](int ith, int nth) {
+        std::vector<float> row(static_cast<size_t>(cols));
+        for (int64_t r = ith; r < rows; r += nth) {
+          src->to_float(t.data + in_row * r, row.data(), cols);
+          dst->from_float(row.data(), out + out_row * r, cols);
+        }
+      });
     });
-    w.add_tensor(t.name, t.dims, type, dst_data, buffers.back().size());
-    rep.bytes_out += buffers.back().size();
+    rep.bytes_out += out_bytes;
     ++rep.converted;
   }
   w.write(out);

@@ -4,6 +4,7 @@
 // never an out-of-bounds read.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -116,6 +117,11 @@ class GGUFWriter {
   // Tensor bytes are copied at write time from the pointer given here, which
   // must stay valid until write() returns.
   void add_tensor(const std::string& name, const std::vector<int64_t>& dims, DType type, const void* data, size_t nbytes);
+  // A tensor whose bytes are made only when write() reaches it, into a
+  // buffer of exactly nbytes, so writing a converted model needs memory for
+  // one tensor at a time rather than for the whole output.
+  using Producer = std::function<void(uint8_t* dst)>;
+  void add_tensor(const std::string& name, const std::vector<int64_t>& dims, DType type, size_t nbytes, Producer produce);
   // Writes to path (through a temporary file renamed into place).
   void write(const std::string& path) const;
 
@@ -126,6 +132,7 @@ class GGUFWriter {
     DType type;
     const void* data;
     size_t nbytes;
+    Producer produce;  // set instead of data for lazily made tensors
   };
   std::vector<std::pair<std::string, GGUFValue>> kv_;
   std::vector<PendingTensor> tensors_;

@@ -124,7 +124,13 @@ void GGUFWriter::add_tensor(const std::string& name, const std::vector<int64_t>&
   for (int64_t d : dims) ne *= d;
   size_t expect = dtype_row_bytes(type, dims[0]) * static_cast<size_t>(ne / dims[0]);
   if (expect != nbytes) fail("tensor ", name, ": ", nbytes, " bytes given, its shape and type need ", expect);
-  tensors_.push_back({name, dims, type, data, nbytes});
+  tensors_.push_back({name, dims, type, data, nbytes, nullptr});
+}
+
+void GGUFWriter::add_tensor(const std::string& name, const std::vector<int64_t>& dims, DType type, size_t nbytes,
+                            Producer produce) {
+  add_tensor(name, dims, type, nullptr, nbytes);
+  tensors_.back().produce = std::move(produce);
 }
 
 void GGUFWriter::write(const std::string& path) const {
@@ -168,7 +174,13 @@ void GGUFWriter::write(const std::string& path) const {
     }
     o.pad_to(align);
     for (const auto& t : tensors_) {
-      o.bytes(t.data, t.nbytes);
+      if (t.produce) {
+        std::vector<uint8_t> buf(t.nbytes);
+        t.produce(buf.data());
+        o.bytes(buf.data(), buf.size());
+      } else {
+        o.bytes(t.data, t.nbytes);
+      }
       o.pad_to(align);
     }
     f.flush();
