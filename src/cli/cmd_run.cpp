@@ -1,6 +1,7 @@
 // `lineage run`: generate text from a prompt, streamed to stdout.
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -27,16 +28,20 @@ struct RunArgs {
 };
 
 std::string read_file(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) fail(path, ": no such prompt file (or not a regular file)");
   std::ifstream f(path, std::ios::binary);
-  if (!f) fail(path, ": cannot read the prompt file");
   std::ostringstream os;
-  os << f.rdbuf();
+  if (!f || !(os << f.rdbuf())) {
+    if (std::filesystem::file_size(path, ec) != 0) fail(path, ": cannot read the prompt file");
+  }
   return os.str();
 }
 
 void run(const RunArgs& a) {
-  if (a.prompt.empty() == a.prompt_file.empty()) fail("give the prompt with exactly one of -p TEXT or -f FILE");
+  if (!a.prompt.empty() && !a.prompt_file.empty()) fail("give the prompt with -p TEXT or -f FILE, not both");
   std::string prompt = a.prompt_file.empty() ? a.prompt : read_file(a.prompt_file);
+  if (prompt.empty()) fail("the prompt is empty (give it with -p TEXT or -f FILE)");
   auto engine = Engine::load(a.model, a.threads);
   const Tokenizer& tok = engine->tokenizer();
   int n_ctx = a.ctx_size > 0 ? a.ctx_size : engine->default_context();
@@ -87,14 +92,20 @@ void add_run(CLI::App& app) {
       ->check(CLI::Range(1, 1 << 24));
   c->add_option("-t,--threads", a->threads, "threads (default: physical cores)")->check(CLI::Range(1, 256));
   c->add_option("-b,--batch-size", a->batch, "prompt tokens per forward pass")->capture_default_str()->check(CLI::Range(1, 65536));
-  c->add_option("--temp", a->sampling.temperature, "temperature (0: greedy)")->capture_default_str();
+  c->add_option("--temp", a->sampling.temperature, "temperature (0: greedy)")->capture_default_str()->check(CLI::Range(0.0f, 100.0f));
   c->add_option("--top-k", a->sampling.top_k, "top-k (0: off)")->capture_default_str();
-  c->add_option("--top-p", a->sampling.top_p, "top-p (1: off)")->capture_default_str();
-  c->add_option("--min-p", a->sampling.min_p, "min-p (0: off)")->capture_default_str();
-  c->add_option("--repeat-penalty", a->sampling.repeat_penalty, "repetition penalty (1: off)")->capture_default_str();
+  c->add_option("--top-p", a->sampling.top_p, "top-p (1: off)")->capture_default_str()->check(CLI::Range(0.0f, 1.0f));
+  c->add_option("--min-p", a->sampling.min_p, "min-p (0: off)")->capture_default_str()->check(CLI::Range(0.0f, 1.0f));
+  c->add_option("--repeat-penalty", a->sampling.repeat_penalty, "repetition penalty (1: off)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.01f, 100.0f));
   c->add_option("--repeat-last-n", a->sampling.repeat_last_n, "tokens the penalties look back over")->capture_default_str();
-  c->add_option("--frequency-penalty", a->sampling.frequency_penalty, "frequency penalty")->capture_default_str();
-  c->add_option("--presence-penalty", a->sampling.presence_penalty, "presence penalty")->capture_default_str();
+  c->add_option("--frequency-penalty", a->sampling.frequency_penalty, "frequency penalty")
+      ->capture_default_str()
+      ->check(CLI::Range(-100.0f, 100.0f));
+  c->add_option("--presence-penalty", a->sampling.presence_penalty, "presence penalty")
+      ->capture_default_str()
+      ->check(CLI::Range(-100.0f, 100.0f));
   c->add_option("-s,--seed", a->seed, "random seed (default: random)");
   c->add_option("--stop", a->stop, "stop string (repeatable; the model's own are always used)");
   c->add_flag("--ignore-eos", a->ignore_eos, "keep generating past end-of-generation tokens");

@@ -1,5 +1,6 @@
 #include "convert/quantize.h"
 
+#include <cmath>
 #include <vector>
 
 #include "core/error.h"
@@ -42,7 +43,8 @@ bool is_matrix(const GGUFTensor& t) {
 
 QuantizeReport quantize_file(const std::string& in, const std::string& out, DType type, ThreadPool& pool) {
   const TypeTraits* dst = type_traits(type);
-  if (!dst || !dst->from_float) fail("lineage cannot quantize to ", dtype_name(type), " yet (supported: Q8_0, Q4_0)");
+  if ((type != DType::Q8_0 && type != DType::Q4_0) || !dst || !dst->from_float)
+    fail("lineage cannot quantize to ", dtype_name(type), " yet (supported: Q8_0, Q4_0)");
   if (in == out) fail("the output file must differ from the input file");
   auto f = GGUFFile::open(in);
   GGUFWriter w;
@@ -71,11 +73,13 @@ QuantizeReport quantize_file(const std::string& in, const std::string& out, DTyp
     const int64_t cols = t.dims[0], rows = t.rows();
     const size_t in_row = dtype_row_bytes(t.type, cols), out_row = dtype_row_bytes(type, cols);
     const size_t out_bytes = out_row * static_cast<size_t>(rows);
-    w.add_tensor(t.name, t.dims, type, out_bytes, [&t, src, dst, cols, rows, in_row, out_row, &pool](uint8_t* out) {
+    w.add_tensor(t.name, t.dims, type, out_bytes, [&in, &t, src, dst, cols, rows, in_row, out_row, &pool](uint8_t* out) {
       pool.run([&](int ith, int nth) {
         std::vector<float> row(static_cast<size_t>(cols));
         for (int64_t r = ith; r < rows; r += nth) {
           src->to_float(t.data + in_row * r, row.data(), cols);
+          for (float v : row)
+            if (!std::isfinite(v)) fail(in, ": tensor ", t.name, " row ", r, " holds ", v, "; refusing to quantize it");
           dst->from_float(row.data(), out + out_row * r, cols);
         }
       });

@@ -161,8 +161,10 @@ class GGUFParser {
     }
 
     if (const GGUFValue* a = g.find("general.alignment")) {
-      if (!a->is_int() || a->i <= 0 || a->i > (1 << 30) || (a->i & (a->i - 1)) != 0)
-        fail(g.path_, ": general.alignment must be a power of two, got ", a->to_string());
+      // At least 8 (as the format requires) so that every tensor starts on
+      // a boundary its element type can be read from directly.
+      if (!a->is_int() || a->i < 8 || a->i > (1 << 30) || (a->i & (a->i - 1)) != 0)
+        fail(g.path_, ": general.alignment must be a power of two of at least 8, got ", a->to_string());
       g.alignment_ = static_cast<uint64_t>(a->i);
     }
 

@@ -19,7 +19,15 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, int n_threads) {
   std::unique_ptr<Engine> e(new Engine());
   e->file_ = GGUFFile::open(path, true);
   e->model_ = Model::load(e->file_);
-  if (e->file_->has("tokenizer.ggml.model")) e->tokenizer_ = Tokenizer::from_gguf(*e->file_);
+  if (e->file_->has("tokenizer.ggml.model") || e->file_->has("tokenizer.ggml.tokens")) {
+    e->tokenizer_ = Tokenizer::from_gguf(*e->file_);
+    // A vocabulary that disagrees with the output layer would fail only
+    // mid-generation (a sampled id with no text, or a prompt id the model
+    // cannot embed); say so at load time instead.
+    if (e->tokenizer_->n_vocab() != e->model_->config().n_vocab)
+      fail(path, ": the vocabulary has ", e->tokenizer_->n_vocab(), " tokens but the model's output layer has ",
+           e->model_->config().n_vocab);
+  }
   e->pool_ = std::make_unique<ThreadPool>(n_threads > 0 ? n_threads : default_thread_count());
   e->load_seconds_ = seconds_since(t0);
   return e;

@@ -1,5 +1,7 @@
 #include "runtime/kv_cache.h"
 
+#include <unistd.h>
+
 #include <new>
 
 #include "core/error.h"
@@ -10,6 +12,12 @@ KVCache::KVCache(const ModelConfig& config, int n_ctx) : n_ctx_(n_ctx), head_dim
   if (n_ctx <= 0) fail("KV cache: context length must be positive, got ", n_ctx);
   double total = 0;
   for (int l = 0; l < config.n_layer; ++l) total += 2.0 * n_ctx * config.n_head_kv[l] * config.head_dim * sizeof(float);
+  // Linux grants almost any allocation and kills the process later, when
+  // the pages are touched; refuse up front what cannot fit in memory.
+  const double phys = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
+  if (phys > 0 && total > phys)
+    fail("KV cache: a context of ", n_ctx, " positions needs ", static_cast<long long>(total / (1 << 20)),
+         " MiB, more than this machine's ", static_cast<long long>(phys / (1 << 20)), " MiB (lower --ctx-size)");
   try {
     layers_.resize(config.n_layer);
     for (int l = 0; l < config.n_layer; ++l) {

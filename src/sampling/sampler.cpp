@@ -31,6 +31,10 @@ void apply_penalties(float* logits, int n_vocab, const std::vector<int32_t>& his
 Sampler::Sampler(const SamplerParams& p) : p_(p), rng_(p.seed) {}
 
 int32_t Sampler::sample(float* logits, int n_vocab, const std::vector<int32_t>& history) {
+  // A NaN would break the sort order below and every probability after it;
+  // such a token is simply never chosen.
+  for (int k = 0; k < n_vocab; ++k)
+    if (std::isnan(logits[k])) logits[k] = -INFINITY;
   apply_penalties(logits, n_vocab, history, p_);
   if (p_.temperature <= 0.0f) return argmax(logits, n_vocab);
 

@@ -116,6 +116,37 @@ class BadInput(unittest.TestCase):
         self.assertGreater(code, 0)
         self.assertIn("subcommand", err)
 
+    def test_prompt_problems(self):
+        model = shared("models", "shakespeare-5M.gguf")
+        self.assert_clean_failure(["run", "-m", model, "-p", ""], "prompt is empty")
+        self.assert_clean_failure(["run", "-m", model, "-f", self.dir], "not a regular file")
+        code, _, err = run("run", "-m", model, "-p", "hi", "--repeat-penalty", "0")
+        self.assertGreater(code, 0)
+        self.assertIn("--repeat-penalty", err)
+
+    def test_context_larger_than_memory(self):
+        with open("/proc/meminfo") as f:
+            total_kib = int(f.readline().split()[1])
+        if total_kib > 80 * 1024 * 1024:
+            self.skipTest("this machine could hold the 94 GiB cache")
+        # 16M positions of the demo model need 94 GiB of KV cache: refused
+        # before allocating, rather than killed by the kernel later.
+        self.assert_clean_failure(["run", "-m", shared("models", "shakespeare-5M.gguf"), "-p", "hi",
+                                   "-c", "16000000"], "KV cache", "--ctx-size")
+
+    def test_quantize_refuses_non_finite_weights(self):
+        from gguf_read import read_gguf
+        _, tensors = read_gguf(GOLDEN)
+        blob = tensors["blk.0.attn_q.weight"][2][:64]
+        data = bytearray(self.good)
+        at = data.find(blob)
+        self.assertGreater(at, 0)
+        struct.pack_into("<f", data, at + 8, float("nan"))
+        src = self.write("nan.gguf", data)
+        out = os.path.join(self.dir, "nan-q8.gguf")
+        self.assert_clean_failure(["quantize", src, out, "Q8_0"], "blk.0.attn_q.weight", "nan")
+        self.assertFalse(os.path.exists(out))
+
     def test_quantize_refuses_unknown_type(self):
         out = os.path.join(self.dir, "q.gguf")
         self.assert_clean_failure(["quantize", GOLDEN, out, "Q9_9"], "Q9_9")

@@ -200,6 +200,17 @@ TEST(Gguf, HostileTensorInfos) {
   EXPECT_NE(error_of(tensor(1, {8}, 0, 0x7fffffffffffffe0ULL, 32)).find("past the end"), std::string::npos);
 }
 
+TEST(Gguf, AlignmentBelowEightIsRefused) {
+  static const float w[8] = {};
+  GGUFWriter g;
+  g.set_u32("general.alignment", 4);
+  g.add_tensor("w", {8}, DType::F32, w, sizeof w);
+  std::string p = temp_path("align4.gguf");
+  g.write(p);
+  EXPECT_THROW(GGUFFile::open(p), Error);
+  std::remove(p.c_str());
+}
+
 TEST(Gguf, MissingFileIsAnError) {
   EXPECT_THROW(GGUFFile::open("/nonexistent/file.gguf"), Error);
   EXPECT_THROW(GGUFFile::open("/tmp"), Error);

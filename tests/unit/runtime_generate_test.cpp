@@ -98,6 +98,22 @@ TEST(RuntimeGenerate, LengthLimitAndStopStrings) {
   EXPECT_EQ(r.tokens.size(), 3u);
 }
 
+TEST(RuntimeGenerate, VocabularyMustMatchTheOutputLayer) {
+  GGUFValue tokens;
+  tokens.type = GGUFType::ARRAY;
+  tokens.elem_type = GGUFType::STRING;
+  tokens.strs = {"<unk>", "<s>", "</s>", "a", "b", "c", "d"};  // 7 tokens, the model has 8 outputs
+  GGUFValue scores;
+  scores.type = GGUFType::ARRAY;
+  scores.elem_type = GGUFType::F32;
+  scores.floats = std::vector<double>(7, 0.0);
+  std::string path = write_model("gen_vocab.gguf", 4,
+                                 {{"tokenizer.ggml.tokens", tokens},
+                                  {"tokenizer.ggml.scores", scores},
+                                  {"tokenizer.ggml.token_type", SyntheticModel::int_array({2, 3, 3, 1, 1, 1, 1})}});
+  model_test::expect_error([&] { Engine::load(path, 1); }, {"7 tokens", "8"});
+}
+
 TEST(RuntimeGenerate, ModelStopStringsAndPromptTooLong) {
   GGUFValue stops;
   stops.type = GGUFType::ARRAY;

@@ -108,6 +108,23 @@ TEST(Sampling, LowTemperatureSharpens) {
   EXPECT_NEAR(h[0] / 4000.0, 0.0625 / (0.0625 + 0.0081), 0.02);
 }
 
+TEST(Sampling, NanLogitsAreNeverChosen) {
+  std::vector<float> l = {NAN, 1.0f, NAN, 0.5f};
+  SamplerParams p;
+  p.temperature = 0;
+  EXPECT_EQ(Sampler(p).sample(l.data(), 4, {}), 1);
+  p.temperature = 1.0f;
+  p.top_k = 0;
+  p.top_p = 1.0f;
+  p.min_p = 0;
+  Sampler s(p);
+  for (int k = 0; k < 200; ++k) {
+    std::vector<float> m = {NAN, 1.0f, NAN, 0.5f};
+    int id = s.sample(m.data(), 4, {});
+    EXPECT_TRUE(id == 1 || id == 3) << id;
+  }
+}
+
 TEST(Sampling, Penalties) {
   SamplerParams p;
   p.repeat_penalty = 2.0f;
