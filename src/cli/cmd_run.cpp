@@ -46,8 +46,6 @@ void run(const RunArgs& a) {
   const Tokenizer& tok = engine->tokenizer();
   int n_ctx = a.ctx_size > 0 ? a.ctx_size : engine->default_context();
   std::vector<int32_t> ids = tok.encode(prompt, tok.add_bos_default(), true);
-  if (static_cast<int>(ids.size()) > n_ctx)
-    fail("the prompt has ", ids.size(), " tokens but the context holds ", n_ctx, " (raise --ctx-size or shorten the prompt)");
   KVCache cache(engine->config(), n_ctx);
 
   GenerateOptions opt;
