@@ -93,3 +93,5 @@ void add_eval(CLI::App& app) {
 }
 
 }  // namespace lineage::cli
+
+LINEAGE_COMMAND(80, lineage::cli::add_eval);

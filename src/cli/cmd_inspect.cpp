@@ -49,3 +49,5 @@ void add_inspect(CLI::App& app) {
 }
 
 }  // namespace lineage::cli
+
+LINEAGE_COMMAND(60, lineage::cli::add_inspect);

@@ -38,3 +38,5 @@ void add_quantize(CLI::App& app) {
 }
 
 }  // namespace lineage::cli
+
+LINEAGE_COMMAND(50, lineage::cli::add_quantize);

@@ -112,3 +112,5 @@ void add_run(CLI::App& app) {
 }
 
 }  // namespace lineage::cli
+
+LINEAGE_COMMAND(10, lineage::cli::add_run);

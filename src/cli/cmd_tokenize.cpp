@@ -60,3 +60,5 @@ void add_tokenize(CLI::App& app) {
 }
 
 }  // namespace lineage::cli
+
+LINEAGE_COMMAND(70, lineage::cli::add_tokenize);

@@ -10,11 +10,7 @@ int main(int argc, char** argv) {
   CLI::App app{"lineage: run LLaMA-family models from GGUF files"};
   app.set_version_flag("--version", std::string("lineage ") + LINEAGE_VERSION);
   app.require_subcommand(1);
-  lineage::cli::add_run(app);
-  lineage::cli::add_inspect(app);
-  lineage::cli::add_tokenize(app);
-  lineage::cli::add_eval(app);
-  lineage::cli::add_quantize(app);
+  lineage::cli::add_all_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
