@@ -23,7 +23,7 @@ constexpr std::string_view kUnknownSurface = " \xE2\x81\x87 ";
 const char* const kEndOfTurnTexts[] = {
     "<|eot_id|>", "<|eom_id|>", "<|end_of_text|>", "<|eot|>", "<|im_end|>", "<end_of_turn>", "</s>",
     "<|endoftext|>", "<|end|>", "<EOT>", "_<EOT>", "<|EOT|>", "<end_of_utterance>",
-    "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>",  // DeepSeek, full-width bars
+    "<\357\275\234end\342\226\201of\342\226\201sentence\357\275\234>",  // DeepSeek, full-width bars (octal: a hex escape would eat "e")
 };
 
 std::string unescape_spm(const std::string& text) {
