@@ -25,7 +25,8 @@ seed() {  # seed TARGET: fill an empty corpus from the shared test data
       # Headers of real files (cut to keep inputs small) and whole tiny models.
       for f in "$shared"/golden/llamacpp/*.gguf "$shared"/models/*.gguf "$shared"/vocab/*.gguf; do
         head -c 65536 "$f" >"$dir/$(basename "$f")"
-      done ;;
+      done
+      cp fuzz/seeds/gguf_fuzz/*.gguf "$dir/" ;;
     tokenizer_fuzz)
       for f in "$shared"/vocab/*.inp; do cp "$f" "$dir/"; done ;;
     *)
@@ -44,8 +45,10 @@ for t in "${targets[@]}"; do
   seed "$t"
   corpora=("build-fuzz/corpus/$t")
   [ -d "fuzz/regressions/$t" ] && corpora+=("fuzz/regressions/$t")
+  maxlen=65536
+  [ "$t" = gguf_fuzz ] && maxlen=131072  # room for whole tiny models
   echo "== fuzz $t for ${secs}s"
-  if ! ASAN_OPTIONS=detect_leaks=1 build-fuzz/fuzz/"$t" -max_total_time="$secs" -max_len=65536 \
+  if ! ASAN_OPTIONS=detect_leaks=1 build-fuzz/fuzz/"$t" -max_total_time="$secs" -max_len=$maxlen \
        -rss_limit_mb=4096 -timeout=20 -print_final_stats=1 \
        -artifact_prefix=build-fuzz/artifacts/"$t"- "${corpora[@]}" >build-fuzz/"$t".log 2>&1; then
     echo "FAILED: $t (see build-fuzz/$t.log and build-fuzz/artifacts/)"
