@@ -10,8 +10,17 @@ namespace lineage {
 
 namespace {
 
+// Besides fitting in the file, every size a header sets has a fixed cap far
+// above what real models use (Llama 4 Maverick: ~1,100 tensors, 200k-token
+// vocabularies, templates of tens of KB), so a crafted multi-GB file cannot
+// make the reader build a multi-GB table before any check can run.
 constexpr int kMaxArrayDepth = 4;
 constexpr uint32_t kMaxDims = 4;
+constexpr uint64_t kMaxTensors = 1u << 20;
+constexpr uint64_t kMaxKeys = 1u << 16;
+constexpr uint64_t kMaxKeyBytes = 1u << 16;
+constexpr uint64_t kMaxStringBytes = 64u << 20;
+constexpr uint64_t kMaxArrayLength = 1u << 26;
 
 class Cursor {
  public:
@@ -32,8 +41,10 @@ class Cursor {
     pos_ += sizeof(T);
     return v;
   }
-  std::string read_string(const char* what) {
+  std::string read_string(const char* what, uint64_t max_bytes = kMaxStringBytes) {
     uint64_t n = read<uint64_t>(what);
+    if (n > max_bytes)
+      fail(name_, ": ", what, " at byte ", pos_, " is ", n, " bytes long (at most ", max_bytes, " allowed)");
     need(n, what);
     std::string s(reinterpret_cast<const char*>(base_ + pos_), n);
     pos_ += n;
@@ -96,6 +107,8 @@ void read_value(Cursor& c, GGUFType t, GGUFValue& v, int depth) {
   if (!valid_type(et)) c.bad("unknown array element type " + std::to_string(et));
   v.elem_type = static_cast<GGUFType>(et);
   uint64_t n = c.read<uint64_t>("array length");
+  if (n > kMaxArrayLength)
+    c.bad("array of " + std::to_string(n) + " elements (at most " + std::to_string(kMaxArrayLength) + " allowed)");
   // Every element takes at least scalar_size bytes, so a count larger than
   // the rest of the file is a lie; reject it before reserving memory.
   if (n > c.left() / scalar_size(v.elem_type))
@@ -145,12 +158,16 @@ class GGUFParser {
     uint64_t n_kv = c.read<uint64_t>("metadata count");
     // A key-value pair takes at least 8 (key length) + 4 (type) + 1 bytes,
     // a tensor info at least 8 + 4 + 8 + 4 + 8.
+    if (n_kv > kMaxKeys)
+      c.bad("metadata count " + std::to_string(n_kv) + " (at most " + std::to_string(kMaxKeys) + " allowed)");
+    if (n_tensors > kMaxTensors)
+      c.bad("tensor count " + std::to_string(n_tensors) + " (at most " + std::to_string(kMaxTensors) + " allowed)");
     if (n_kv > c.left() / 13) c.bad("metadata count " + std::to_string(n_kv) + " is larger than the file allows");
     if (n_tensors > c.left() / 32) c.bad("tensor count " + std::to_string(n_tensors) + " is larger than the file allows");
 
     g.kv_.reserve(n_kv);
     for (uint64_t k = 0; k < n_kv; ++k) {
-      std::string key = c.read_string("metadata key");
+      std::string key = c.read_string("metadata key", kMaxKeyBytes);
       uint32_t t = c.read<uint32_t>("metadata type");
       if (!valid_type(t)) c.bad("key '" + key + "' has unknown value type " + std::to_string(t));
       GGUFValue v;
@@ -171,7 +188,7 @@ class GGUFParser {
     g.tensors_.reserve(n_tensors);
     for (uint64_t k = 0; k < n_tensors; ++k) {
       GGUFTensor t;
-      t.name = c.read_string("tensor name");
+      t.name = c.read_string("tensor name", kMaxKeyBytes);
       uint32_t nd = c.read<uint32_t>("tensor dimension count");
       if (nd == 0 || nd > kMaxDims)
         c.bad("tensor '" + t.name + "' has " + std::to_string(nd) + " dimensions (1 to 4 allowed)");

@@ -148,17 +148,21 @@ TEST(Gguf, HostileHeaders) {
   EXPECT_NE(error_of(header(3, 0, ~0ULL)).find("metadata count"), std::string::npos);
   EXPECT_NE(error_of(header(3, ~0ULL >> 1, 0)).find("tensor count"), std::string::npos);
 
-  // An array that claims 2^60 strings.
+  // An array that claims more strings than the file has room for (and one
+  // past the fixed cap).
   auto b = header(3, 0, 1);
   put_str(b, "k");
   put<uint32_t>(b, 9);
   put<uint32_t>(b, 8);
-  put<uint64_t>(b, 1ULL << 60);
+  put<uint64_t>(b, 1000);
   EXPECT_NE(error_of(b).find("cannot fit"), std::string::npos);
+  b.resize(b.size() - 8);
+  put<uint64_t>(b, 1ULL << 60);
+  EXPECT_NE(error_of(b).find("at most"), std::string::npos);
 
   // A string whose length runs past the end.
   b = header(3, 0, 1);
-  put<uint64_t>(b, 1ULL << 40);
+  put<uint64_t>(b, 1000);
   b.resize(b.size() + 16);
   EXPECT_NE(error_of(b).find("truncated"), std::string::npos);
 
@@ -174,6 +178,35 @@ TEST(Gguf, HostileHeaders) {
   put<uint32_t>(b, 7);
   put<uint8_t>(b, 7);
   EXPECT_NE(error_of(b).find("bool"), std::string::npos);
+}
+
+// The fixed caps hold even when the file is large enough for the claim.
+TEST(Gguf, SizeCapsHoldInsideLargeFiles) {
+  EXPECT_NE(error_of(header(3, (1ULL << 20) + 1, 0)).find("at most 1048576"), std::string::npos);
+  EXPECT_NE(error_of(header(3, 0, (1ULL << 16) + 1)).find("at most 65536"), std::string::npos);
+
+  // A 65 KiB key, really present in the file.
+  auto b = header(3, 0, 1);
+  put_str(b, std::string((1 << 16) + 1, 'k'));
+  put<uint32_t>(b, 4);
+  put<uint32_t>(b, 1);
+  EXPECT_NE(error_of(b).find("metadata key"), std::string::npos);
+
+  // A 64 MiB + 1 string value, really present.
+  b = header(3, 0, 1);
+  put_str(b, "k");
+  put<uint32_t>(b, 8);
+  put_str(b, std::string((64u << 20) + 1, 'x'));
+  EXPECT_NE(error_of(b).find("at most 67108864"), std::string::npos);
+
+  // An array of 2^26 + 1 bytes, really present.
+  b = header(3, 0, 1);
+  put_str(b, "k");
+  put<uint32_t>(b, 9);
+  put<uint32_t>(b, 0);
+  put<uint64_t>(b, (1ULL << 26) + 1);
+  b.resize(b.size() + (1u << 26) + 1);
+  EXPECT_NE(error_of(b).find("at most 67108864"), std::string::npos);
 }
 
 TEST(Gguf, HostileTensorInfos) {
