@@ -77,6 +77,8 @@ Tables build_tables() {
   t.best = detect_isa();
   if (t.best >= Isa::Avx2) install_avx2_kernels(t.rows[1]);
   if (t.best >= Isa::Avx512) install_avx512_kernels(t.rows[2]);
+  if (t.best >= Isa::Avx2) install_avx2_ext_kernels(t.rows[1]);
+  if (t.best >= Isa::Avx512) install_avx512_ext_kernels(t.rows[2]);
   return t;
 }
 

@@ -291,7 +291,7 @@ TEST(KernelExtVecDot, ReferenceEqualsDequantizedDot) {
 // ---- SIMD against the reference ---------------------------------------------
 
 TEST(KernelExtDispatch, EveryIsaHasTheRows) {
-  for_each_isa([](Isa) {
+  for_each_isa([](Isa isa) {
     for (DType t : kNewTypes) {
       const TypeTraits* tt = type_traits(t);
       ASSERT_NE(tt, nullptr) << dtype_name(t);
@@ -299,6 +299,15 @@ TEST(KernelExtDispatch, EveryIsaHasTheRows) {
       EXPECT_NE(tt->to_float, nullptr);
       EXPECT_NE(tt->vec_dot, nullptr);
       EXPECT_NE(type_traits(tt->vec_dot_type)->from_float, nullptr);
+      if (isa != Isa::Scalar) {
+        // The SIMD tables carry their own dot products (the tests above
+        // would otherwise compare the reference with itself).
+        EXPECT_NE(tt->vec_dot, type_traits_ref(t)->vec_dot) << dtype_name(t);
+        EXPECT_NE(tt->vec_dot_n, nullptr) << dtype_name(t);
+      }
+    }
+    if (isa != Isa::Scalar) {
+      EXPECT_NE(type_traits(DType::Q8_1)->from_float, type_traits_ref(DType::Q8_1)->from_float);
     }
   });
   EXPECT_EQ(type_traits_ref(DType::Q4_1)->vec_dot_type, DType::Q8_1);
