@@ -111,7 +111,7 @@ struct KBlock {
   float d, dmin;
 };
 
-void decode(const BlockQ2_K& b, KBlock& k) {
+[[gnu::always_inline]] inline void decode(const BlockQ2_K& b, KBlock& k) {
   const __m256i low2 = _mm256_set1_epi8(3);
   for (int c = 0; c < 8; ++c)
     k.q[c] = _mm256_and_si256(_mm256_srli_epi16(load256(b.qs + 32 * (c / 4)), 2 * (c % 4)), low2);
@@ -141,7 +141,7 @@ __m128i q3_k_scales(const uint8_t* p) {
 
 // Values q3 = low2 | high << 2 for q3 - 4; the -4 is an offset with
 // multiplier 4 * sc and the same d.
-void decode(const BlockQ3_K& b, KBlock& k) {
+[[gnu::always_inline]] inline void decode(const BlockQ3_K& b, KBlock& k) {
   const __m256i low2 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
   const __m256i hm = load256(b.hmask);
   for (int c = 0; c < 8; ++c) {
@@ -165,7 +165,7 @@ void k4_scales(const uint8_t* packed, uint8_t* sc, uint8_t* mn) {
   std::memcpy(mn, m, 8);
 }
 
-void decode(const BlockQ5_K& b, KBlock& k) {
+[[gnu::always_inline]] inline void decode(const BlockQ5_K& b, KBlock& k) {
   const __m256i low4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
   const __m256i qh = load256(b.qh);
   for (int c = 0; c < 8; ++c) {

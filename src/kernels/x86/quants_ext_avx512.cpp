@@ -262,7 +262,7 @@ __m512i twice_shifted(__m256i v, int a, int b) {
   return _mm512_srlv_epi64(both, _mm512_setr_epi64(a, a, a, a, b, b, b, b));
 }
 
-void decode_q2_k(const BlockQ2_K& b, KBlock& k) {
+[[gnu::always_inline]] inline void decode_q2_k(const BlockQ2_K& b, KBlock& k) {
   const __m512i low2 = _mm512_set1_epi8(3);
   for (int h = 0; h < 2; ++h) {
     const __m256i raw = load256(b.qs + 32 * h);
@@ -294,7 +294,7 @@ __m128i q3_k_scales(const uint8_t* p) {
 
 // Values q3 = low2 | high << 2 (0..7) for q3 - 4: the -4 comes back as an
 // offset with multiplier 4 * sc and dmin = d.
-void decode_q3_k(const BlockQ3_K& b, KBlock& k) {
+[[gnu::always_inline]] inline void decode_q3_k(const BlockQ3_K& b, KBlock& k) {
   const __m512i low2 = _mm512_set1_epi8(3), one = _mm512_set1_epi8(1);
   const __m256i hm = load256(b.hmask);
   for (int p = 0; p < 4; ++p) {
@@ -320,7 +320,7 @@ void k4_scales(const uint8_t* packed, uint8_t* sc, uint8_t* mn) {
   std::memcpy(mn, m, 8);
 }
 
-void decode_q5_k(const BlockQ5_K& b, KBlock& k) {
+[[gnu::always_inline]] inline void decode_q5_k(const BlockQ5_K& b, KBlock& k) {
   const __m512i low4 = _mm512_set1_epi8(15), one = _mm512_set1_epi8(1);
   const __m256i qh = load256(b.qh);
   for (int c = 0; c < 4; ++c) {
@@ -341,9 +341,9 @@ void decode_q5_k(const BlockQ5_K& b, KBlock& k) {
   k.dmin = h2f(b.dmin);
 }
 
-void decode(const BlockQ2_K& b, KBlock& k) { decode_q2_k(b, k); }
-void decode(const BlockQ3_K& b, KBlock& k) { decode_q3_k(b, k); }
-void decode(const BlockQ5_K& b, KBlock& k) { decode_q5_k(b, k); }
+[[gnu::always_inline]] inline void decode(const BlockQ2_K& b, KBlock& k) { decode_q2_k(b, k); }
+[[gnu::always_inline]] inline void decode(const BlockQ3_K& b, KBlock& k) { decode_q3_k(b, k); }
+[[gnu::always_inline]] inline void decode(const BlockQ5_K& b, KBlock& k) { decode_q5_k(b, k); }
 
 // Q3_K's offset is integer (4 * sc with the same d), so it is subtracted
 // before the conversion to float; Q2_K and Q5_K have their own dmin.
