@@ -106,8 +106,8 @@ void dot_legacy(int64_t n, float* out, int64_t out_stride, const void* w, const 
 
 struct KBlock {
   __m256i q[8];
-  __m256i sc_lo, sc_hi;  // scales 0..7 and 8..15 as int32
-  __m256i mn16;          // 16 offset multipliers as int16
+  __m256i sc16;  // 16 scales as int16
+  __m256i mn16;  // 16 offset multipliers as int16
   float d, dmin;
 };
 
@@ -116,9 +116,7 @@ struct KBlock {
   for (int c = 0; c < 8; ++c)
     k.q[c] = _mm256_and_si256(_mm256_srli_epi16(load256(b.qs + 32 * (c / 4)), 2 * (c % 4)), low2);
   const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
-  const __m128i sc = _mm_and_si128(packed, _mm_set1_epi8(15));
-  k.sc_lo = _mm256_cvtepu8_epi32(sc);
-  k.sc_hi = _mm256_cvtepu8_epi32(_mm_srli_si128(sc, 8));
+  k.sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(packed, _mm_set1_epi8(15)));
   k.mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(15)));
   k.d = h2f(b.d);
   k.dmin = h2f(b.dmin);
@@ -149,10 +147,8 @@ __m128i q3_k_scales(const uint8_t* p) {
     const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(hm, c), one);
     k.q[c] = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 2));
   }
-  const __m128i sc = q3_k_scales(b.scales);
-  k.sc_lo = _mm256_cvtepi8_epi32(sc);
-  k.sc_hi = _mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8));
-  k.mn16 = _mm256_slli_epi16(_mm256_cvtepi8_epi16(sc), 2);
+  k.sc16 = _mm256_cvtepi8_epi16(q3_k_scales(b.scales));
+  k.mn16 = _mm256_slli_epi16(k.sc16, 2);
   k.d = k.dmin = h2f(b.d);
 }
 
@@ -179,8 +175,7 @@ void k4_scales(const uint8_t* packed, uint8_t* sc, uint8_t* mn) {
   const __m128i s8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc));
   const __m128i s16 = _mm_unpacklo_epi8(s8, s8);
   const __m128i m8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn));
-  k.sc_lo = _mm256_cvtepu8_epi32(s16);
-  k.sc_hi = _mm256_cvtepu8_epi32(_mm_srli_si128(s16, 8));
+  k.sc16 = _mm256_cvtepu8_epi16(s16);
   k.mn16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
   k.d = h2f(b.d);
   k.dmin = h2f(b.dmin);
@@ -191,21 +186,23 @@ void dot_k(int64_t n, float* out, int64_t out_stride, const void* w, const void*
   constexpr bool kIntOffset = std::is_same_v<Block, BlockQ3_K>;
   const Block* a = static_cast<const Block*>(w);
   const char* xb = static_cast<const char*>(x);
-  // int32 lane L of a 32-value chunk covers values 4L..4L+3: group L / 4.
-  __m256i pick[4];
-  for (int j = 0; j < 4; ++j) pick[j] = _mm256_setr_epi32(2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1);
   __m256 acc[NT], accm[NT];
   for (int k = 0; k < NT; ++k) acc[k] = accm[k] = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / kQKK; ++i) {
     KBlock kb;
     decode(a[i], kb);
+    // vpmaddubsw leaves int16 lane m of chunk c with values 2m, 2m + 1:
+    // group 2c for the low 128 bits, 2c + 1 for the high ones. vpmaddwd
+    // then applies the scales while summing pairs (at most 63 * 2 * 7874).
+    alignas(32) int16_t sc[16];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(sc), kb.sc16);
     __m256i s[8];
-    for (int c = 0; c < 8; ++c) s[c] = _mm256_permutevar8x32_epi32(c < 4 ? kb.sc_lo : kb.sc_hi, pick[c % 4]);
+    for (int c = 0; c < 8; ++c) s[c] = _mm256_set_m128i(_mm_set1_epi16(sc[2 * c + 1]), _mm_set1_epi16(sc[2 * c]));
     for (int k = 0; k < NT; ++k) {
       const BlockQ8_K& bx = reinterpret_cast<const BlockQ8_K*>(xb + k * x_stride)[i];
       __m256i isum = _mm256_setzero_si256();
       for (int c = 0; c < 8; ++c)
-        isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(dot_u8_i8(kb.q[c], load256(bx.qs + 32 * c)), s[c]));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(kb.q[c], load256(bx.qs + 32 * c)), s[c]));
       const __m256i msum = _mm256_madd_epi16(load256(bx.bsums), kb.mn16);
       if constexpr (kIntOffset) {
         isum = _mm256_sub_epi32(isum, msum);

@@ -243,16 +243,17 @@ void dot_legacy(int64_t n, float* out, int64_t out_stride, const void* w, const 
 
 struct KBlock {
   __m512i q[4];
-  __m512i sc32;  // 16 scales as int32
+  __m256i sc16;  // 16 scales as int16
   __m256i mn16;  // 16 offset multipliers as int16
   float d, dmin;
 };
 
-// Lane L of a vpdpbusd result over 64 values covers values 4L..4L+3, so it
-// takes scale first + L / 4 of the per-16 scales.
+// vpmaddubsw over 64 values leaves int16 lane m with values 2m, 2m + 1, so
+// it takes scale first + m / 8 of the per-16 scales; vpmaddwd then applies
+// the scales while summing pairs (at most 63 * 2 * 7874, no overflow).
 __m512i scale_pick(int first) {
-  alignas(64) int32_t idx[16];
-  for (int l = 0; l < 16; ++l) idx[l] = first + l / 4;
+  alignas(64) int16_t idx[32];
+  for (int m = 0; m < 32; ++m) idx[m] = static_cast<int16_t>(first + m / 8);
   return _mm512_load_si512(idx);
 }
 
@@ -271,7 +272,7 @@ __m512i twice_shifted(__m256i v, int a, int b) {
   }
   const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
   const __m128i low4 = _mm_set1_epi8(15);
-  k.sc32 = _mm512_cvtepu8_epi32(_mm_and_si128(packed, low4));
+  k.sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(packed, low4));
   k.mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), low4));
   k.d = h2f(b.d);
   k.dmin = h2f(b.dmin);
@@ -304,9 +305,8 @@ __m128i q3_k_scales(const uint8_t* p) {
     const __m512i hi = _mm512_and_si512(twice_shifted(hm, 2 * p, 2 * p + 1), one);
     k.q[p] = _mm512_or_si512(lo, _mm512_slli_epi16(hi, 2));
   }
-  const __m128i sc = q3_k_scales(b.scales);
-  k.sc32 = _mm512_cvtepi8_epi32(sc);
-  k.mn16 = _mm256_slli_epi16(_mm256_cvtepi8_epi16(sc), 2);
+  k.sc16 = _mm256_cvtepi8_epi16(q3_k_scales(b.scales));
+  k.mn16 = _mm256_slli_epi16(k.sc16, 2);
   k.d = k.dmin = h2f(b.d);
 }
 
@@ -335,7 +335,7 @@ void k4_scales(const uint8_t* packed, uint8_t* sc, uint8_t* mn) {
                                        _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc)));
   const __m128i m8 = _mm_unpacklo_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn)),
                                        _mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn)));
-  k.sc32 = _mm512_cvtepu8_epi32(s8);
+  k.sc16 = _mm256_cvtepu8_epi16(s8);
   k.mn16 = _mm256_cvtepu8_epi16(m8);
   k.d = h2f(b.d);
   k.dmin = h2f(b.dmin);
@@ -364,13 +364,13 @@ void dot_k(int64_t n, float* out, int64_t out_stride, const void* w, const void*
     KBlock kb;
     decode(a[i], kb);
     __m512i s[4];
-    for (int p = 0; p < 4; ++p) s[p] = _mm512_permutexvar_epi32(pick[p], kb.sc32);
+    for (int p = 0; p < 4; ++p) s[p] = _mm512_permutexvar_epi16(pick[p], _mm512_castsi256_si512(kb.sc16));
     for (int k = 0; k < NT; ++k) {
       const BlockQ8_K& bx = reinterpret_cast<const BlockQ8_K*>(xb + k * x_stride)[i];
       __m512i isum = _mm512_setzero_si512();
       for (int p = 0; p < 4; ++p) {
         const __m512i y = _mm512_loadu_si512(bx.qs + 64 * p);
-        isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), kb.q[p], y), s[p]));
+        isum = _mm512_add_epi32(isum, _mm512_madd_epi16(_mm512_maddubs_epi16(kb.q[p], y), s[p]));
       }
       const __m256i msum = _mm256_madd_epi16(load256(bx.bsums), kb.mn16);
       if constexpr (kIntOffset) {
