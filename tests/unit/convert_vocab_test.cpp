@@ -92,7 +92,8 @@ TEST(ConvertVocab, MistralBecomesSentencePieceWithMergeOrderScores) {
   const size_t t = std::find(tokens.begin(), tokens.end(), "\xE2\x96\x81t") - tokens.begin();
   ASSERT_LT(t, tokens.size());
   for (size_t i = 0; i < tokens.size(); ++i) {
-    if (types[i] == static_cast<int>(TokenType::Normal)) ASSERT_LE(scores[i], scores[t]) << i;
+    if (types[i] != static_cast<int>(TokenType::Normal)) continue;
+    ASSERT_LE(scores[i], scores[t]) << i;
   }
   EXPECT_EQ(tokens[259], "\xE2\x96\x81\xE2\x96\x81");
   EXPECT_LT(scores[259], scores[t]);
