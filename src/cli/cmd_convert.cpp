@@ -32,8 +32,10 @@ void draw_bar(const ConvertProgress& p) {
   const int filled = static_cast<int>(frac * kWidth);
   std::string bar(filled, '#');
   bar.append(kWidth - filled, '.');
-  std::fprintf(stderr, "\r[%s] %3.0f%% %zu/%zu tensors, %.2f/%.2f GB  %-32.32s", bar.c_str(), frac * 100, p.done,
-               p.total, p.bytes_done / 1e9, p.bytes_total / 1e9, p.name.c_str());
+  const bool gb = p.bytes_total >= 1000000000;
+  const double unit = gb ? 1e9 : 1e6;
+  std::fprintf(stderr, "\r[%s] %3.0f%% %zu/%zu tensors, %.2f/%.2f %s  %-32.32s", bar.c_str(), frac * 100, p.done,
+               p.total, p.bytes_done / unit, p.bytes_total / unit, gb ? "GB" : "MB", p.name.c_str());
   if (p.done == p.total) std::fputc('\n', stderr);
   std::fflush(stderr);
 }
@@ -48,8 +50,8 @@ void convert(const ConvertArgs& a) {
   opt.type = parse_type(a.type);
   if (isatty(fileno(stderr))) opt.on_tensor = draw_bar;
   ConvertReport r = convert_hf_model(a.dir, a.out, opt);
-  std::fprintf(stderr, "lineage: wrote %s: %zu tensors, %.2f GB of weights (%s)%s\n", a.out.c_str(), r.n_tensors,
-               r.bytes / 1e9, a.type.c_str(),
+  std::fprintf(stderr, "lineage: wrote %s: %zu tensors, %.1f MB of weights (%s)%s\n", a.out.c_str(), r.n_tensors,
+               r.bytes / 1e6, a.type.c_str(),
                r.has_vocab ? "" : "; no tokenizer.json, so the file has no vocabulary (eval works; run and tokenize do not)");
 }
 

@@ -389,11 +389,14 @@ bool add_hf_vocab(GGUFWriter& w, const std::string& dir, int64_t n_vocab) {
         if (x.is_number_integer() && x.get<int64_t>() >= 0 && x.get<int64_t>() < n &&
             (!ids.count("eos") || x.get<int64_t>() != ids["eos"]))
           extra.push_back(x.get<int64_t>());
+    // Named tokens first: Llama 3.1 lists <|eom_id|> before <|eot_id|>.
     int64_t eot = -1, eom = -1;
     for (int64_t id : extra) {
       if (b.tokens[id] == "<|eom_id|>") eom = id;
-      else if (eot < 0) eot = id;
+      if (b.tokens[id] == "<|eot_id|>") eot = id;
     }
+    for (int64_t id : extra)
+      if (eot < 0 && id != eom) eot = id;
     if (eot >= 0) w.set_u32("tokenizer.ggml.eot_token_id", static_cast<uint32_t>(eot));
     if (eom >= 0) w.set_u32("tokenizer.ggml.eom_token_id", static_cast<uint32_t>(eom));
   }

@@ -194,6 +194,58 @@ class Convert(unittest.TestCase):
             self.assertIn("vocabulary", err)
 
 
+    def test_sharded_checkpoint_converts_like_a_single_file(self):
+        # Split llama2-mha's weights into two shards listed by an index, as
+        # large checkpoints are published; the tensors must come out the same.
+        name = "llama2-mha"
+        with open(os.path.join(self.src[name], "model.safetensors"), "rb") as f:
+            raw = f.read()
+        n = struct.unpack_from("<Q", raw)[0]
+        header = json.loads(raw[8:8 + n])
+        header.pop("__metadata__", None)
+        names = sorted(header)
+        d = os.path.join(self.dir, "sharded")
+        os.makedirs(d)
+        shutil.copy(os.path.join(self.src[name], "config.json"), d)
+        weight_map = {}
+        for k, part in enumerate((names[: len(names) // 2], names[len(names) // 2:])):
+            shard = f"model-{k + 1:05d}-of-00002.safetensors"
+            h, data = {}, b""
+            for t in reversed(part):  # another order than the original file's
+                b, e = header[t]["data_offsets"]
+                h[t] = dict(header[t], data_offsets=[len(data), len(data) + e - b])
+                data += raw[8 + n + b:8 + n + e]
+                weight_map[t] = shard
+            hb = json.dumps(h).encode()
+            with open(os.path.join(d, shard), "wb") as f:
+                f.write(struct.pack("<Q", len(hb)) + hb + data)
+        with open(os.path.join(d, "model.safetensors.index.json"), "w") as f:
+            json.dump({"metadata": {}, "weight_map": weight_map}, f)
+        out = os.path.join(self.dir, "sharded.gguf")
+        code, _, err = run("convert", d, out, "--type", "f32")
+        self.assertEqual(code, 0, err)
+        _, ours = read_gguf(out)
+        _, single = read_gguf(self.f32[name])
+        self.assertEqual(ours, single)
+
+    def test_generation_config_end_of_turn_ids(self):
+        # Llama 3 Instruct lists <|end_of_text|> and <|eot_id|> as EOS in
+        # generation_config.json; the second becomes the EOT id.
+        src = os.path.join(NPM, "node_modules", "@lenml", "tokenizer-llama3", "models")
+        d = os.path.join(self.dir, "llama3-tok")
+        shutil.copytree(src, d)
+        with open(os.path.join(d, "generation_config.json"), "w") as f:
+            json.dump({"bos_token_id": 128000, "eos_token_id": [128001, 128009]}, f)
+        out = os.path.join(self.dir, "llama3-tok.gguf")
+        code, _, err = run("convert", "--vocab-only", d, out)
+        self.assertEqual(code, 0, err)
+        meta, _ = read_gguf(out)
+        self.assertEqual(meta["tokenizer.ggml.eos_token_id"], 128001)
+        self.assertEqual(meta["tokenizer.ggml.eot_token_id"], 128009)
+        self.assertEqual(meta["tokenizer.ggml.tokens"][128009], "<|eot_id|>")
+        self.assertNotIn("tokenizer.ggml.eom_token_id", meta)
+
+
 class ConvertBadInput(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -287,6 +339,25 @@ class ConvertBadInput(unittest.TestCase):
     def test_config_that_disagrees_with_the_weights(self):
         self.assert_fails(self.variant(config=dict(self.config, num_hidden_layers=4)), "model.layers.3")
         self.assert_fails(self.variant(config=dict(self.config, intermediate_size=128)), "shape")
+
+    def test_bad_shard_index(self):
+        d = self.variant()
+        with open(os.path.join(d, "model.safetensors.index.json"), "w") as f:
+            json.dump({"weight_map": {"model.norm.weight": "../model.safetensors"}}, f)
+        self.assert_fails(d, "not a plain file name")
+        with open(os.path.join(d, "model.safetensors.index.json"), "w") as f:
+            json.dump({"weight_map": {"model.norm.weight": "model.safetensors", "extra.weight": "model.safetensors"}}, f)
+        self.assert_fails(d, "extra.weight")
+        with open(os.path.join(d, "model.safetensors.index.json"), "w") as f:
+            f.write("[")
+        self.assert_fails(d, "index.json")
+
+    def test_tokenizer_larger_than_the_model(self):
+        d = self.variant()
+        src = os.path.join(NPM, "node_modules", "@lenml", "tokenizer-llama2", "models")
+        for f in ("tokenizer.json", "tokenizer_config.json"):
+            shutil.copy(os.path.join(src, f), d)
+        self.assert_fails(d, "does not fit", "512")
 
     def test_bad_output_type(self):
         self.assert_fails(self.variant(), "--type", extra=("--type", "q4_0"))
