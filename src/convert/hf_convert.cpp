@@ -273,6 +273,12 @@ void check_output_path(const std::string& dir, const std::string& out) {
   std::error_code ec;
   if (std::filesystem::equivalent(dir, out, ec)) fail(out, ": the output is the model directory itself");
   if (std::filesystem::is_directory(out, ec)) fail(out, ": is a directory; give the output file name");
+  // Renaming the finished file over one of the inputs would destroy it.
+  const std::filesystem::path o(out);
+  const std::string ext = o.extension().string();
+  if ((ext == ".safetensors" || ext == ".json") && std::filesystem::exists(o, ec) &&
+      std::filesystem::equivalent(o.has_parent_path() ? o.parent_path() : ".", dir, ec))
+    fail(out, ": is one of the model's own files; give another output name");
 }
 
 }  // namespace

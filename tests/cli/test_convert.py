@@ -362,6 +362,15 @@ class ConvertBadInput(unittest.TestCase):
     def test_bad_output_type(self):
         self.assert_fails(self.variant(), "--type", extra=("--type", "q4_0"))
 
+    def test_output_over_an_input_is_refused(self):
+        d = self.variant()
+        target = os.path.join(d, "model.safetensors")
+        code, _, err = run("convert", d, target)
+        self.assertEqual(code, 1, err)
+        self.assertIn("own files", err)
+        with open(target, "rb") as f:
+            self.assertEqual(f.read(), self.weights)
+
 
 if __name__ == "__main__":
     unittest.main()
