@@ -73,6 +73,11 @@ TEST(Safetensors, HeaderMustBeWellFormedJson) {
   expect_error(make_file(R"({"__metadata__":[1]})", 0), "__metadata__");
 }
 
+TEST(Safetensors, DeeplyNestedHeaderIsAnErrorNotAStackOverflow) {
+  const std::string deep = R"({"a":)" + std::string(200000, '[') + std::string(200000, ']') + "}";
+  expect_error(make_file(deep, 0), "not an object");
+}
+
 TEST(Safetensors, DtypeMustBeOneLineageReads) {
   expect_error(make_file(R"({"a":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}})", 8), "dtype F64");
   expect_error(make_file(R"({"a":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}})", 8), "dtype I64");
