@@ -194,6 +194,30 @@ class Convert(unittest.TestCase):
             self.assertIn("vocabulary", err)
 
 
+    def test_older_config_style_gives_the_same_file(self):
+        # Published Llama 3.1 checkpoints write rope_theta at the top level and
+        # the scaling in rope_scaling (older ones say "type", newer "rope_type").
+        name = "llama3-gqa-ropescaled-tied"
+        for type_key in ("rope_type", "type"):
+            d = os.path.join(self.dir, f"old-style-{type_key}")
+            shutil.copytree(self.src[name], d)
+            with open(os.path.join(d, "config.json")) as f:
+                cfg = json.load(f)
+            rp = cfg.pop("rope_parameters")
+            cfg["rope_theta"] = rp.pop("rope_theta")
+            rp[type_key] = rp.pop("rope_type")
+            cfg["rope_scaling"] = rp
+            with open(os.path.join(d, "config.json"), "w") as f:
+                json.dump(cfg, f)
+            out = os.path.join(self.dir, f"old-style-{type_key}.gguf")
+            code, _, err = run("convert", d, out, "--type", "f32")
+            self.assertEqual(code, 0, err)
+            meta, tensors = read_gguf(out)
+            ref_meta, ref_tensors = read_gguf(self.f32[name])
+            self.assertEqual(tensors, ref_tensors)
+            meta.pop("general.name"), ref_meta.pop("general.name")
+            self.assertEqual(meta, ref_meta)
+
     def test_sharded_checkpoint_converts_like_a_single_file(self):
         # Split llama2-mha's weights into two shards listed by an index, as
         # large checkpoints are published; the tensors must come out the same.
