@@ -122,10 +122,12 @@ class GGUFWriter {
   // one tensor at a time rather than for the whole output.
   using Producer = std::function<void(uint8_t* dst)>;
   void add_tensor(const std::string& name, const std::vector<int64_t>& dims, DType type, size_t nbytes, Producer produce);
-  // Writes to path (through a temporary file renamed into place).
+  // Writes to path (through a temporary file renamed into place; on any
+  // error, a producer's included, the temporary file is removed).
   void write(const std::string& path) const;
 
  private:
+  void write_to(const std::string& tmp, const std::string& path) const;
   struct PendingTensor {
     std::string name;
     std::vector<int64_t> dims;

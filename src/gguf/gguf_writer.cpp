@@ -134,7 +134,22 @@ void GGUFWriter::add_tensor(const std::string& name, const std::vector<int64_t>&
 }
 
 void GGUFWriter::write(const std::string& path) const {
-  std::string tmp = path + ".tmp";
+  const std::string tmp = path + ".tmp";
+  try {
+    write_to(tmp, path);
+  } catch (...) {
+    // A producer or the disk failed midway: the half-written file goes, so
+    // an error never leaves output behind.
+    std::remove(tmp.c_str());
+    throw;
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    fail(path, ": cannot rename the finished file into place");
+  }
+}
+
+void GGUFWriter::write_to(const std::string& tmp, const std::string& path) const {
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
     if (!f) fail(path, ": cannot open for writing");
@@ -185,10 +200,6 @@ void GGUFWriter::write(const std::string& path) const {
     }
     f.flush();
     if (!f) fail(path, ": write failed (disk full?)");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    fail(path, ": cannot rename the finished file into place");
   }
 }
 
