@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "kernels/isa_kernels.h"
 #include "kernels/ref/ref_kernels.h"
+#include "kernels/ref/ref_kernels_ext.h"
 
 namespace lineage {
 
@@ -62,6 +63,13 @@ Tables build_tables() {
   add(t, DType::Q8_K, DType::Q8_K, to_float_q8_k, from_float_q8_k, nullptr);
   add(t, DType::Q4_K, DType::Q8_K, to_float_q4_k, nullptr, vec_dot_q4_k);
   add(t, DType::Q6_K, DType::Q8_K, to_float_q6_k, nullptr, vec_dot_q6_k);
+  add(t, DType::Q8_1, DType::Q8_1, to_float_q8_1, from_float_q8_1, nullptr);
+  add(t, DType::Q4_1, DType::Q8_1, to_float_q4_1, nullptr, vec_dot_q4_1);
+  add(t, DType::Q5_0, DType::Q8_0, to_float_q5_0, nullptr, vec_dot_q5_0);
+  add(t, DType::Q5_1, DType::Q8_1, to_float_q5_1, nullptr, vec_dot_q5_1);
+  add(t, DType::Q2_K, DType::Q8_K, to_float_q2_k, nullptr, vec_dot_q2_k);
+  add(t, DType::Q3_K, DType::Q8_K, to_float_q3_k, nullptr, vec_dot_q3_k);
+  add(t, DType::Q5_K, DType::Q8_K, to_float_q5_k, nullptr, vec_dot_q5_k);
   std::memcpy(t.rows[1], t.rows[0], sizeof(t.rows[0]));
   std::memcpy(t.rows[2], t.rows[0], sizeof(t.rows[0]));
   // The install functions are compiled with their ISA's flags themselves, so
@@ -69,6 +77,8 @@ Tables build_tables() {
   t.best = detect_isa();
   if (t.best >= Isa::Avx2) install_avx2_kernels(t.rows[1]);
   if (t.best >= Isa::Avx512) install_avx512_kernels(t.rows[2]);
+  if (t.best >= Isa::Avx2) install_avx2_ext_kernels(t.rows[1]);
+  if (t.best >= Isa::Avx512) install_avx512_ext_kernels(t.rows[2]);
   return t;
 }
 

@@ -69,7 +69,10 @@ INSTANTIATE_TEST_SUITE_P(Model, ModelGolden,
                          ::testing::Values(GoldenCase{"tiny-11-F32", true}, GoldenCase{"tiny-11-F16", false},
                                            GoldenCase{"tiny-11-BF16", false}, GoldenCase{"tiny-11-Q8_0", false},
                                            GoldenCase{"tiny-11-Q4_0", false}, GoldenCase{"tiny-11-Q4_K_M", false},
-                                           GoldenCase{"tiny-11-Q6_K", false}, GoldenCase{"moe-13-F32", true}),
+                                           GoldenCase{"tiny-11-Q6_K", false}, GoldenCase{"tiny-11-Q4_1", false},
+                                           GoldenCase{"tiny-11-Q5_0", false}, GoldenCase{"tiny-11-Q5_1", false},
+                                           GoldenCase{"tiny-11-Q2_K", false}, GoldenCase{"tiny-11-Q3_K_M", false},
+                                           GoldenCase{"tiny-11-Q5_K_M", false}, GoldenCase{"moe-13-F32", true}),
                          [](const auto& info) {
                            std::string n = info.param.name;
                            std::replace(n.begin(), n.end(), '-', '_');
