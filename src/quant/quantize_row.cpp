@@ -15,7 +15,13 @@ RowFn row_fn(DType t) {
     // Fixed by convention: the reference quantizer's exact blocks.
     case DType::Q8_0: return ref::from_float_q8_0;
     case DType::Q4_0: return ref::from_float_q4_0;
+    case DType::Q4_1: return quantize_row_q4_1;
+    case DType::Q5_0: return quantize_row_q5_0;
+    case DType::Q5_1: return quantize_row_q5_1;
+    case DType::Q2_K: return quantize_row_q2_k;
+    case DType::Q3_K: return quantize_row_q3_k;
     case DType::Q4_K: return quantize_row_q4_k;
+    case DType::Q5_K: return quantize_row_q5_k;
     case DType::Q6_K: return quantize_row_q6_k;
     default: return nullptr;
   }

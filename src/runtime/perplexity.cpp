@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 
 #include "core/error.h"
 #include "runtime/engine.h"
@@ -150,60 +151,95 @@ PerplexityResult compute_perplexity(const Engine& engine, const std::vector<int3
   return r;
 }
 
-DivergenceResult compare_to_base(const Engine& model, const Engine& base, const std::vector<int32_t>& tokens,
-                                 const PerplexityOptions& opt, const std::function<void(int, double)>& on_chunk) {
-  check_options(opt);
-  if (model.config().n_vocab != base.config().n_vocab)
-    fail("the model has ", model.config().n_vocab, " tokens in its vocabulary and the base ", base.config().n_vocab,
-         "; they cannot be compared");
-  const int n_chunks = perplexity_chunks(tokens.size(), opt.n_ctx);
-  check_tokens(tokens, model.config().n_vocab);
-  ChunkRunner run_m(model, opt), run_b(base, opt);
-  const int n_vocab = run_m.n_vocab();
-  std::vector<double> lpm, lpb, kls, dps;
+namespace {
+
+// Per-token sums for one model against the base.
+struct Divergence {
   Accum nll_m, nll_b, kl, top1, ratio, dp;
+  std::vector<double> kls, dps;
   DivergenceResult r;
+
+  void add(const std::vector<double>& lpm, const std::vector<double>& lpb, int32_t tok) {
+    nll_m.add(-lpm[tok]);
+    nll_b.add(-lpb[tok]);
+    ratio.add(lpb[tok] - lpm[tok]);
+    double d = 0;
+    for (size_t i = 0; i < lpm.size(); ++i) d += std::exp(lpb[i]) * (lpb[i] - lpm[i]);
+    d = std::max(d, 0.0);  // rounding can leave a tiny negative sum
+    kl.add(d);
+    kls.push_back(d);
+    top1.add(argmax_of(lpm) == argmax_of(lpb) ? 1.0 : 0.0);
+    const double delta = std::exp(lpm[tok]) - std::exp(lpb[tok]);
+    dp.add(delta);
+    dps.push_back(delta);
+  }
+
+  void end_chunk() {
+    r.model.running.push_back(std::exp(nll_m.sum / nll_m.n));
+    r.base.running.push_back(std::exp(nll_b.sum / nll_b.n));
+  }
+
+  DivergenceResult finish(int n_chunks) {
+    r.model.n_chunks = r.base.n_chunks = n_chunks;
+    finish_ppl(nll_m, r.model);
+    finish_ppl(nll_b, r.base);
+    r.kl = kl.stat();
+    r.top1 = top1.stat();
+    r.log_ppl_ratio = ratio.stat();
+    r.delta_p = dp.stat();
+    r.delta_p_rms = std::sqrt(dp.sum2 / static_cast<double>(dp.n));
+    std::sort(kls.begin(), kls.end());
+    std::sort(dps.begin(), dps.end());
+    r.kl_max = kls.back();
+    r.kl_p999 = percentile(kls, 99.9);
+    r.kl_p99 = percentile(kls, 99);
+    r.kl_median = percentile(kls, 50);
+    for (double p : kDeltaPPercentiles) r.delta_p_percentiles.push_back(percentile(dps, p));
+    return r;
+  }
+};
+
+}  // namespace
+
+std::vector<DivergenceResult> compare_to_base(const std::vector<const Engine*>& models, const Engine& base,
+                                              const std::vector<int32_t>& tokens, const PerplexityOptions& opt,
+                                              const std::function<void(int, double)>& on_chunk) {
+  check_options(opt);
+  if (models.empty()) fail("no model to compare with the base");
+  for (const Engine* m : models)
+    if (m->config().n_vocab != base.config().n_vocab)
+      fail("a model has ", m->config().n_vocab, " tokens in its vocabulary and the base ", base.config().n_vocab,
+           "; they cannot be compared");
+  const int n_chunks = perplexity_chunks(tokens.size(), opt.n_ctx);
+  check_tokens(tokens, base.config().n_vocab);
+  ChunkRunner run_b(base, opt);
+  std::vector<std::unique_ptr<ChunkRunner>> runners;
+  for (const Engine* m : models) runners.push_back(std::make_unique<ChunkRunner>(*m, opt));
+  std::vector<Divergence> div(models.size());
+  const int n_vocab = run_b.n_vocab();
+  std::vector<double> lpm, lpb;
   for (int c = 0; c < n_chunks; ++c) {
     const int32_t* chunk = tokens.data() + static_cast<size_t>(c) * opt.n_ctx;
     run_b.run(chunk);
-    run_m.run(chunk);
-    for (int pos = run_m.first(); pos + 1 < opt.n_ctx; ++pos) {
-      log_softmax(run_m.logits(pos), n_vocab, lpm);
-      log_softmax(run_b.logits(pos), n_vocab, lpb);
-      const int32_t tok = chunk[pos + 1];
-      nll_m.add(-lpm[tok]);
-      nll_b.add(-lpb[tok]);
-      ratio.add(lpb[tok] - lpm[tok]);
-      double d = 0;
-      for (int i = 0; i < n_vocab; ++i) d += std::exp(lpb[i]) * (lpb[i] - lpm[i]);
-      d = std::max(d, 0.0);  // rounding can leave a tiny negative sum
-      kl.add(d);
-      kls.push_back(d);
-      top1.add(argmax_of(lpm) == argmax_of(lpb) ? 1.0 : 0.0);
-      const double delta = std::exp(lpm[tok]) - std::exp(lpb[tok]);
-      dp.add(delta);
-      dps.push_back(delta);
+    for (size_t k = 0; k < models.size(); ++k) {
+      runners[k]->run(chunk);
+      for (int pos = run_b.first(); pos + 1 < opt.n_ctx; ++pos) {
+        log_softmax(runners[k]->logits(pos), n_vocab, lpm);
+        log_softmax(run_b.logits(pos), n_vocab, lpb);
+        div[k].add(lpm, lpb, chunk[pos + 1]);
+      }
+      div[k].end_chunk();
     }
-    r.model.running.push_back(std::exp(nll_m.sum / nll_m.n));
-    r.base.running.push_back(std::exp(nll_b.sum / nll_b.n));
-    if (on_chunk) on_chunk(c, r.model.running.back());
+    if (on_chunk) on_chunk(c, div[0].r.model.running.back());
   }
-  r.model.n_chunks = r.base.n_chunks = n_chunks;
-  finish_ppl(nll_m, r.model);
-  finish_ppl(nll_b, r.base);
-  r.kl = kl.stat();
-  r.top1 = top1.stat();
-  r.log_ppl_ratio = ratio.stat();
-  r.delta_p = dp.stat();
-  r.delta_p_rms = std::sqrt(dp.sum2 / static_cast<double>(dp.n));
-  std::sort(kls.begin(), kls.end());
-  std::sort(dps.begin(), dps.end());
-  r.kl_max = kls.back();
-  r.kl_p999 = percentile(kls, 99.9);
-  r.kl_p99 = percentile(kls, 99);
-  r.kl_median = percentile(kls, 50);
-  for (double p : kDeltaPPercentiles) r.delta_p_percentiles.push_back(percentile(dps, p));
-  return r;
+  std::vector<DivergenceResult> out;
+  for (auto& d : div) out.push_back(d.finish(n_chunks));
+  return out;
+}
+
+DivergenceResult compare_to_base(const Engine& model, const Engine& base, const std::vector<int32_t>& tokens,
+                                 const PerplexityOptions& opt, const std::function<void(int, double)>& on_chunk) {
+  return compare_to_base(std::vector<const Engine*>{&model}, base, tokens, opt, on_chunk).front();
 }
 
 }  // namespace lineage

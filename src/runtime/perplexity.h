@@ -67,4 +67,11 @@ DivergenceResult compare_to_base(const Engine& model, const Engine& base, const 
                                  const PerplexityOptions& opt,
                                  const std::function<void(int, double)>& on_chunk = nullptr);
 
+// Several models against one base: each chunk goes through the base once
+// (e.g. every quantization of a model compared with its F16 file in one
+// pass). on_chunk gets the first model's running perplexity.
+std::vector<DivergenceResult> compare_to_base(const std::vector<const Engine*>& models, const Engine& base,
+                                              const std::vector<int32_t>& tokens, const PerplexityOptions& opt,
+                                              const std::function<void(int, double)>& on_chunk = nullptr);
+
 }  // namespace lineage
