@@ -205,7 +205,8 @@ Affine fit_affine(const float* x, const float* w, int n, int qmax, bool nonposit
   }
   double best_err = affine_error(x, w, n, (mx - mn) / qmax, mn, qmax, q);
   best = Affine{(mx - mn) / qmax, mn};
-  uint8_t cand[kMaxGroup];
+  uint8_t cand[kMaxGroup], prev_start[kMaxGroup];
+  bool have_prev = false;
   // Candidate steps: the range split into qmax - 1 .. qmax + 1.5 steps, each
   // rounded from the minimum, then refined by refit/re-round alternation.
   for (int k = -10; k <= 25; ++k) {
@@ -213,6 +214,11 @@ Affine fit_affine(const float* x, const float* w, int n, int qmax, bool nonposit
     if (steps <= 0) continue;
     Affine a{(mx - mn) / steps, mn};
     affine_error(x, w, n, a.scale, a.offset, qmax, cand);
+    // Neighbouring candidates often round to the same codes, and equal codes
+    // refine to the same fit: skip them.
+    if (have_prev && std::equal(cand, cand + n, prev_start)) continue;
+    std::copy_n(cand, n, prev_start);
+    have_prev = true;
     double prev = INFINITY;
     for (int it = 0; it < 6; ++it) {
       Affine r;

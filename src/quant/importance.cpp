@@ -1,7 +1,6 @@
 #include "quant/importance.h"
 
 #include <cmath>
-#include <cstdlib>
 
 namespace lineage::quant {
 
@@ -20,22 +19,11 @@ void importance_weights(const float* x, int n, Importance kind, float* w) {
   }
 }
 
-namespace {
-Importance from_env(const char* name, Importance fallback) {
-  const char* v = std::getenv(name);
-  if (!v || !*v) return fallback;
-  return static_cast<Importance>(std::atoi(v));
-}
-}  // namespace
+// sigma + |x| for both, the weighting the common quantizer's K types use
+// without activation statistics. Other weightings were not compared on
+// model KL yet.
+Importance importance_for_k_types() { return Importance::SigmaPlusAbs; }
 
-Importance importance_for_k_types() {
-  static const Importance k = from_env("LINEAGE_QW_K", Importance::SigmaPlusAbs);
-  return k;
-}
-
-Importance importance_for_32_block_types() {
-  static const Importance k = from_env("LINEAGE_QW_32", Importance::SigmaPlusAbs);
-  return k;
-}
+Importance importance_for_32_block_types() { return Importance::SigmaPlusAbs; }
 
 }  // namespace lineage::quant

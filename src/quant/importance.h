@@ -18,7 +18,7 @@ enum class Importance {
 // Weights for a group of n values; sigma^2 is the group's mean square.
 void importance_weights(const float* x, int n, Importance kind, float* w);
 
-// The weighting each type's quantizer uses (chosen by measured model KL).
+// The weighting each family of types uses.
 Importance importance_for_k_types();
 Importance importance_for_32_block_types();
 
