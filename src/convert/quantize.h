@@ -1,5 +1,6 @@
-// Rewrites a GGUF file with its weight matrices in another type.
+// Rewrites a GGUF file with its weight matrices quantized by a preset.
 #pragma once
+#include <map>
 #include <string>
 
 #include "tensor/dtype.h"
@@ -7,19 +8,23 @@
 namespace lineage {
 
 class ThreadPool;
+struct QuantPreset;
 
-struct QuantizeReport {
-  int converted = 0;  // tensors written in the target type
-  int kept = 0;       // tensors kept as they were (norms, router, odd sizes)
-  size_t bytes_in = 0, bytes_out = 0;
+struct QuantizeOptions {
+  bool pure = false;  // every quantizable matrix in the preset's base type, no exceptions
 };
 
-// Every matrix (a 2-D or 3-D `.weight` tensor other than the MoE router)
-// whose rows fit the type's blocks is converted to `type`; everything else,
-// and all metadata, is copied unchanged.
-QuantizeReport quantize_file(const std::string& in, const std::string& out, DType type, ThreadPool& pool);
+struct QuantizeReport {
+  int converted = 0;  // tensors written in a new type
+  int kept = 0;       // tensors copied as they were (norms, router, already that type)
+  size_t bytes_in = 0, bytes_out = 0;
+  std::map<std::string, int> by_type;  // tensors written per type name
+};
 
-// The llama_ftype number other tools expect in general.file_type.
-int file_type_for(DType type);
+// Every weight matrix gets the type the preset's plan chooses for it; all
+// other tensors and all metadata are copied unchanged, and general.file_type
+// is set to the preset's number. One tensor is in memory at a time.
+QuantizeReport quantize_file(const std::string& in, const std::string& out, const QuantPreset& preset,
+                             const QuantizeOptions& opt, ThreadPool& pool);
 
 }  // namespace lineage
