@@ -15,6 +15,7 @@ struct QuantizeArgs {
   std::string in, out, preset;
   int threads = 0;
   bool pure = false;
+  bool reference_rounding = false;
 };
 
 std::string preset_list() {
@@ -29,6 +30,7 @@ void quantize(const QuantizeArgs& a) {
   ThreadPool pool(a.threads > 0 ? a.threads : default_thread_count());
   QuantizeOptions opt;
   opt.pure = a.pure;
+  opt.reference_rounding = a.reference_rounding;
   auto t0 = std::chrono::steady_clock::now();
   QuantizeReport r = quantize_file(a.in, a.out, *p, opt, pool);
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -48,6 +50,9 @@ void add_quantize(CLI::App& app) {
       ->required();
   c->add_option("-t,--threads", a->threads, "threads (default: physical cores)")->check(CLI::Range(1, 256));
   c->add_flag("--pure", a->pure, "every matrix in the preset's main type (no per-tensor exceptions)");
+  c->add_flag("--reference-rounding", a->reference_rounding,
+              "Q8_0 and Q4_0 blocks by the common quantizer's fixed rule, byte for byte (default: searched scales, "
+              "closer to the original)");
   c->callback([a] { quantize(*a); });
 }
 

@@ -43,7 +43,7 @@ QuantizeReport quantize_file(const std::string& in, const std::string& out, cons
     const int64_t cols = t.dims[0], rows = t.rows();
     const size_t in_row = dtype_row_bytes(t.type, cols), out_row = dtype_row_bytes(type, cols);
     const size_t out_bytes = out_row * static_cast<size_t>(rows);
-    w.add_tensor(t.name, t.dims, type, out_bytes, [&in, &t, src, f16, type, cols, rows, in_row, out_row, &pool](uint8_t* dst) {
+    w.add_tensor(t.name, t.dims, type, out_bytes, [&in, &t, src, f16, type, cols, rows, in_row, out_row, &pool, exact = opt.reference_rounding](uint8_t* dst) {
       pool.run([&](int ith, int nth) {
         std::vector<float> row(static_cast<size_t>(cols));
         for (int64_t r = ith; r < rows; r += nth) {
@@ -51,7 +51,7 @@ QuantizeReport quantize_file(const std::string& in, const std::string& out, cons
           for (float v : row)
             if (!std::isfinite(v)) fail(in, ": tensor ", t.name, " row ", r, " holds ", v, "; refusing to quantize it");
           if (type == DType::F16) f16->from_float(row.data(), dst + out_row * r, cols);
-          else quant::quantize_row(type, row.data(), dst + out_row * r, cols);
+          else quant::quantize_row(type, row.data(), dst + out_row * r, cols, exact);
         }
       });
     });

@@ -12,6 +12,9 @@ struct QuantPreset;
 
 struct QuantizeOptions {
   bool pure = false;  // every quantizable matrix in the preset's base type, no exceptions
+  // Q8_0/Q4_0 blocks by the common quantizer's fixed rule (byte-identical
+  // files) instead of the searched scales.
+  bool reference_rounding = false;
 };
 
 struct QuantizeReport {

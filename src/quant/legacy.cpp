@@ -1,6 +1,5 @@
 // Weight quantizers for the 32-value block types with a searched scale:
-// Q4_1, Q5_1 (scale and offset) and Q5_0 (scale only). Q8_0 and Q4_0 keep
-// the reference quantizer's fixed rule (see quantize_row.h).
+// Q4_1, Q5_1 (scale and offset) and Q8_0, Q5_0, Q4_0 (scale only).
 #include <cstring>
 
 #include "kernels/quant_blocks_ext.h"
@@ -56,17 +55,45 @@ void quantize_row_q5_1(const float* x, void* dst, int64_t n) {
   }
 }
 
+namespace {
+// Fits the block's scale to codes in [qmin, qmax], stores it as F16 and
+// re-codes with the stored value.
+void fit_block_symmetric(const float* xb, int qmin, int qmax, uint16_t* d, int8_t* q) {
+  float w[kQK];
+  importance_weights(xb, kQK, importance_for_32_block_types(), w);
+  const float s = fit_symmetric(xb, w, kQK, qmin, qmax, q);
+  *d = f32_to_fp16(s);
+  symmetric_error(xb, w, kQK, to_f16_value(s), qmin, qmax, q);
+}
+}  // namespace
+
+// Symmetric codes in [-127, 127], as the reference rule writes them (the
+// dot-product kernels may rely on -128 never appearing).
+void quantize_row_q8_0(const float* x, void* dst, int64_t n) {
+  BlockQ8_0* b = static_cast<BlockQ8_0*>(dst);
+  int8_t q[kQK];
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    fit_block_symmetric(x + i * kQK, -127, 127, &b[i].d, q);
+    std::memcpy(b[i].qs, q, kQK);
+  }
+}
+
+void quantize_row_q4_0(const float* x, void* dst, int64_t n) {
+  BlockQ4_0* b = static_cast<BlockQ4_0*>(dst);
+  int8_t q[kQK];
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    fit_block_symmetric(x + i * kQK, -8, 7, &b[i].d, q);
+    for (int j = 0; j < kQK / 2; ++j)
+      b[i].qs[j] = static_cast<uint8_t>((q[j] + 8) | ((q[j + 16] + 8) << 4));
+  }
+}
+
 void quantize_row_q5_0(const float* x, void* dst, int64_t n) {
   BlockQ5_0* b = static_cast<BlockQ5_0*>(dst);
-  float w[kQK];
   int8_t q[kQK];
   uint8_t codes[kQK];
   for (int64_t i = 0; i < n / kQK; ++i) {
-    const float* xb = x + i * kQK;
-    importance_weights(xb, kQK, importance_for_32_block_types(), w);
-    const float d = fit_symmetric(xb, w, kQK, -16, 15, q);
-    b[i].d = f32_to_fp16(d);
-    symmetric_error(xb, w, kQK, to_f16_value(d), -16, 15, q);
+    fit_block_symmetric(x + i * kQK, -16, 15, &b[i].d, q);
     for (int j = 0; j < kQK; ++j) codes[j] = static_cast<uint8_t>(q[j] + 16);
     pack_5bit(codes, b[i].qs, b[i].qh);
   }

@@ -10,11 +10,10 @@ namespace {
 
 using RowFn = void (*)(const float* x, void* dst, int64_t n);
 
-RowFn row_fn(DType t) {
+RowFn row_fn(DType t, bool reference_rounding) {
   switch (t) {
-    // Fixed by convention: the reference quantizer's exact blocks.
-    case DType::Q8_0: return ref::from_float_q8_0;
-    case DType::Q4_0: return ref::from_float_q4_0;
+    case DType::Q8_0: return reference_rounding ? ref::from_float_q8_0 : quantize_row_q8_0;
+    case DType::Q4_0: return reference_rounding ? ref::from_float_q4_0 : quantize_row_q4_0;
     case DType::Q4_1: return quantize_row_q4_1;
     case DType::Q5_0: return quantize_row_q5_0;
     case DType::Q5_1: return quantize_row_q5_1;
@@ -29,10 +28,10 @@ RowFn row_fn(DType t) {
 
 }  // namespace
 
-bool can_quantize(DType t) { return row_fn(t) != nullptr; }
+bool can_quantize(DType t) { return row_fn(t, false) != nullptr; }
 
-void quantize_row(DType t, const float* x, void* dst, int64_t n) {
-  RowFn fn = row_fn(t);
+void quantize_row(DType t, const float* x, void* dst, int64_t n, bool reference_rounding) {
+  RowFn fn = row_fn(t, reference_rounding);
   if (!fn) fail("lineage cannot quantize to ", dtype_name(t));
   if (n % dtype_block_size(t) != 0)
     fail("a row of ", n, " values does not fill whole ", dtype_name(t), " blocks of ", dtype_block_size(t));
