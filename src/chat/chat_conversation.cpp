@@ -6,13 +6,26 @@
 
 #include "chat/chat_prompt.h"
 #include "core/error.h"
+#include "tokenizer/utf8.h"
 
 namespace lineage::chat {
 
 using ojson = nlohmann::ordered_json;
 
+std::string to_valid_utf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    const size_t n = utf8::char_len(s, i);
+    if (n == 1 && static_cast<unsigned char>(s[i]) >= 0x80) out.append("\xEF\xBF\xBD");
+    else out.append(s.substr(i, n));
+    i += n;
+  }
+  return out;
+}
+
 void Conversation::add(const std::string& role, const std::string& content) {
-  turns_.push_back(ojson{{"role", role}, {"content", content}});
+  turns_.push_back(ojson{{"role", to_valid_utf8(role)}, {"content", to_valid_utf8(content)}});
 }
 
 void Conversation::pop_back() {
@@ -66,7 +79,7 @@ Conversation Conversation::from_json(const ojson& j) {
 void Conversation::save(const std::string& path) const {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   if (!f) fail(path, ": cannot open the file for writing");
-  f << to_json().dump(2) << '\n';
+  f << to_json().dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
   f.close();
   if (!f) fail(path, ": cannot write the conversation");
 }

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -12,12 +13,18 @@ namespace lineage::chat {
 
 class ChatPrompt;
 
+// s with every byte that is not part of a well-formed UTF-8 character
+// replaced by U+FFFD: conversations are JSON, which holds only valid text
+// (a model can emit stray bytes, a terminal can send them).
+std::string to_valid_utf8(std::string_view s);
+
 class Conversation {
  public:
-  // "" removes the system message.
-  void set_system(std::string text) { system_ = std::move(text); }
+  // "" removes the system message; text is stored as to_valid_utf8(text).
+  void set_system(const std::string& text) { system_ = to_valid_utf8(text); }
   const std::string& system() const { return system_; }
 
+  // content is stored as to_valid_utf8(content).
   void add(const std::string& role, const std::string& content);
   // Removes the last message (no-op when there is none).
   void pop_back();

@@ -216,8 +216,10 @@ class ChatLoop {
     GenerateResult r;
     try {
       r = session_.generate(fp.tokens, opt_, [&](const std::string& s) {
-        reply += s;
-        out(s);
+        // Pieces end on character boundaries, so each can be checked alone.
+        std::string text = chat::to_valid_utf8(s);
+        reply += text;
+        out(text);
       }, &g_interrupted);
     } catch (const Error& err) {
       conv_.pop_back();

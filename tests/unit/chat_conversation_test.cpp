@@ -107,6 +107,19 @@ TEST(ChatConversation, FitToContextDropsOldestTurns) {
   EXPECT_THROW(fit_to_context(same, prompt, minimal, 10), Error);
 }
 
+TEST(ChatConversation, TextIsKeptAsValidUtf8) {
+  const std::string fffd = "\xEF\xBF\xBD";
+  EXPECT_EQ(to_valid_utf8("a\xC3\xA9" "b"), "a\xC3\xA9" "b");
+  EXPECT_EQ(to_valid_utf8("a\x80" "b"), "a" + fffd + "b");
+  EXPECT_EQ(to_valid_utf8("\xE2\x82"), fffd + fffd);  // a character cut short
+  EXPECT_EQ(to_valid_utf8("\xC0\xAF"), fffd + fffd);  // overlong
+  Conversation c;
+  c.set_system("s\xFF");
+  c.add("assistant", "\xF0\x9F\x98");
+  EXPECT_EQ(c.system(), "s" + fffd);
+  EXPECT_NO_THROW(c.to_json().dump());
+}
+
 std::vector<InputEntry> feed_all(InputAssembler& in, const std::vector<std::string>& lines) {
   std::vector<InputEntry> out;
   for (const auto& l : lines)
