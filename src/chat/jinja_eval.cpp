@@ -328,7 +328,7 @@ Value Interpreter::render_macro(const Stmt& m, CallArgs& args, const Value* call
   if (m.uses_varargs) {
     std::vector<Value> extra;
     for (size_t k = m.params.size(); k < args.pos.size(); ++k) extra.push_back(args.pos[k]);
-    frame.emplace_back("varargs", Value::array(std::move(extra)));
+    frame.emplace_back("varargs", Value::array(std::move(extra), true));
   }
   Object kwargs;
   for (size_t j = 0; j < args.kw.size(); ++j)

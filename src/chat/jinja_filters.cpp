@@ -437,9 +437,11 @@ Value f_round(Interpreter& in, const Value& v, CallArgs& a) {
   if (!v.is_number() && !v.is_bool()) bad(in, a, std::string("cannot round ") + v.type_name());
   int64_t p = prec.is_int() ? prec.as_int() : 0;
   std::string m = method.is_string() ? method.str() : "common";
+  // Jinja's "common" is Python's round(): an int stays an int, halves go to even.
+  if (m == "common" && (v.is_int() || v.is_bool()) && p >= 0) return Value::integer(v.is_bool() ? v.as_bool() : v.as_int());
   double scale = std::pow(10.0, static_cast<double>(p));
   double x = v.as_number() * scale;
-  if (m == "common") x = std::round(x);
+  if (m == "common") x = std::nearbyint(x);
   else if (m == "ceil") x = std::ceil(x);
   else if (m == "floor") x = std::floor(x);
   else bad(in, a, "method must be common, ceil or floor");
