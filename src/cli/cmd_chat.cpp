@@ -169,6 +169,8 @@ class ChatLoop {
     const size_t space = text.find(' ');
     const std::string name = text.substr(0, space);
     std::string arg = space == std::string::npos ? "" : text.substr(space + 1);
+    arg.erase(0, arg.find_first_not_of(' '));
+    arg.erase(arg.find_last_not_of(' ') + 1);
     if (name == "/bye") return false;
     try {
       if (name == "/help") {
