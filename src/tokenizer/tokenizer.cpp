@@ -222,6 +222,10 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos, bool
   return out;
 }
 
+void Tokenizer::split_special(std::string_view text, bool parse_special, std::vector<Fragment>& out) const {
+  special_->split(text, parse_special, out);
+}
+
 std::string Tokenizer::token_to_piece(int32_t id) const {
   if (!vocab_.valid(id)) fail("token id ", id, " is outside the vocabulary of ", vocab_.size(), " tokens");
   return pieces_[id];

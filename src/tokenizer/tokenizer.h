@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tokenizer/special.h"
 #include "tokenizer/vocab.h"
 
 namespace lineage {
@@ -36,6 +37,11 @@ class Tokenizer {
   // With add_bos, BOS is added unless the text itself starts with the BOS
   // token (parsed as a special token).
   std::vector<int32_t> encode(std::string_view text, bool add_bos, bool parse_special) const;
+  // The first step of encode(): the text cut into special tokens and the
+  // plain text between them. Callers that must treat parts of a text
+  // differently (a chat prompt, where only the template may write control
+  // tokens) split once and encode the plain parts themselves.
+  void split_special(std::string_view text, bool parse_special, std::vector<Fragment>& out) const;
   // tokenizer.ggml.add_bos_token, defaulting as the original tokenizer does.
   bool add_bos_default() const { return add_bos_default_; }
 
