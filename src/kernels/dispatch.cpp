@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "kernels/gemm_panel.h"
 #include "kernels/isa_kernels.h"
 #include "kernels/ref/ref_kernels.h"
 
@@ -62,6 +63,8 @@ Tables build_tables() {
   add(t, DType::Q8_K, DType::Q8_K, to_float_q8_k, from_float_q8_k, nullptr);
   add(t, DType::Q4_K, DType::Q8_K, to_float_q4_k, nullptr, vec_dot_q4_k);
   add(t, DType::Q6_K, DType::Q8_K, to_float_q6_k, nullptr, vec_dot_q6_k);
+  t.rows[0][static_cast<int>(DType::Q4_0)].gemm_panel = ref::gemm_panel_q4_0;
+  t.rows[0][static_cast<int>(DType::Q8_0)].gemm_panel = ref::gemm_panel_q8_0;
   std::memcpy(t.rows[1], t.rows[0], sizeof(t.rows[0]));
   std::memcpy(t.rows[2], t.rows[0], sizeof(t.rows[0]));
   // The install functions are compiled with their ISA's flags themselves, so

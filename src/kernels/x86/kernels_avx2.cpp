@@ -377,6 +377,10 @@ void install_avx2_kernels(TypeTraits* t) {
   q4.vec_dot = vec_dot_q4_0;
   q4.vec_dot_n = vec_dot_n_q4_0;
   q4.to_float = to_float_q4_0;
+  // These dot products sum in their own order, so the scalar panel kernels
+  // (another order) must not mix with them on this row.
+  q8.gemm_panel = nullptr;
+  q4.gemm_panel = nullptr;
   t[static_cast<int>(DType::Q4_K)].vec_dot = vec_dot_q4_k;
   t[static_cast<int>(DType::Q6_K)].vec_dot = vec_dot_q6_k;
 }
