@@ -58,6 +58,7 @@ struct QuantActs {
 
 // Fill the gemm_panel entries of a per-ISA table (kernels/x86/gemm_*.cpp).
 void install_avx512_gemm(TypeTraits* table);
+void install_avx2_gemm(TypeTraits* table);
 
 namespace ref {
 void gemm_panel_q4_0(const uint8_t* panel, int64_t nb, const QuantActs& x, int nt, float* y, int64_t y_stride,
