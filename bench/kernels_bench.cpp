@@ -99,8 +99,8 @@ void MatmulArgs(benchmark::internal::Benchmark* b) {
     for (int n : {1, 512})
       for (int th : {1, 2})
         for (int packed : {0, 1}) {
-          if (packed && t != DType::Q4_0 && t != DType::Q8_0) continue;
-          if (n == 512 && !packed && (t == DType::Q4_0 || t == DType::Q8_0)) continue;
+          if (packed && t == DType::Q4_K) continue;
+          if (n == 512 && !packed && t != DType::Q4_K) continue;
           b->Args({static_cast<int64_t>(t), n, th, packed});
         }
 }

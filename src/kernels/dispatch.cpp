@@ -65,6 +65,7 @@ Tables build_tables() {
   add(t, DType::Q6_K, DType::Q8_K, to_float_q6_k, nullptr, vec_dot_q6_k);
   t.rows[0][static_cast<int>(DType::Q4_0)].gemm_panel = ref::gemm_panel_q4_0;
   t.rows[0][static_cast<int>(DType::Q8_0)].gemm_panel = ref::gemm_panel_q8_0;
+  t.rows[0][static_cast<int>(DType::F16)].gemm_panel_f32 = ref::gemm_panel_f16;
   std::memcpy(t.rows[1], t.rows[0], sizeof(t.rows[0]));
   std::memcpy(t.rows[2], t.rows[0], sizeof(t.rows[0]));
   // The install functions are compiled with their ISA's flags themselves, so

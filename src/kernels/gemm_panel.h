@@ -30,6 +30,11 @@ constexpr int kPanelRows = 16;
 //             both 0..15, that is q + 8)
 //   d:  then nb * kPanelRows F16 scales, block-major (block b, row r at
 //       b * kPanelRows + r).
+//
+// F16: cols groups of 32 bytes: column i holds the 16 rows' values at
+//   i * 32 + r * 2. Products with float activations sum each output
+//   sequentially over the columns with fused multiply-adds
+//   (acc = fma(x[i], w[i], acc), acc starting at 0) on every ISA.
 // Rows past the matrix in the last panel are zero.
 // The stored values are offset to be unsigned; the activations carry the
 // correction -offset * sum(x) per block (see QuantActs::corr).
@@ -55,6 +60,10 @@ struct QuantActs {
 
 // GemmPanelFn (kernels/type_traits.h) writes y[t * y_stride + r] for t < nt,
 // r < n_rows (<= kPanelRows) from one panel.
+// GemmPanelF32Fn does the same for n_panels (1..kMaxPanelsF32) consecutive
+// F16 panels, panel_stride bytes apart, whose rows are consecutive outputs:
+// y[t * y_stride + r] for r < n_rows (<= 16 * n_panels), x[t * x_stride + i].
+constexpr int kMaxPanelsF32 = 4;
 
 // Fill the gemm_panel entries of a per-ISA table (kernels/x86/gemm_*.cpp).
 void install_avx512_gemm(TypeTraits* table);
@@ -65,6 +74,8 @@ void gemm_panel_q4_0(const uint8_t* panel, int64_t nb, const QuantActs& x, int n
                      int n_rows);
 void gemm_panel_q8_0(const uint8_t* panel, int64_t nb, const QuantActs& x, int nt, float* y, int64_t y_stride,
                      int n_rows);
+void gemm_panel_f16(const uint8_t* panel, int64_t panel_stride, int n_panels, int64_t cols, const float* x,
+                    int64_t x_stride, int nt, float* y, int64_t y_stride, int n_rows);
 }  // namespace ref
 
 }  // namespace lineage

@@ -3,6 +3,7 @@
 //    quantized once per call into planes, and each 16-row panel of weights
 //    (pre-packed, or packed on the fly into a per-thread buffer) is run
 //    against all tokens while it sits in L1/L2;
+//  - F16: the same panels with float activations and FMA (no quantization);
 //  - every other type: activations converted once to the vec_dot_type, then
 //    weight rows in chunks through vec_dot_n, a few tokens at a time.
 // Rows are handed out from a shared counter for batches, so a thread slowed
@@ -153,6 +154,32 @@ void matmul_panels(GemmPanelFn kernel, const void* w, DType wtype, int64_t rows,
   });
 }
 
+// F16 panels against float activations: one token runs groups of panels
+// through the kernel together (independent FMA chains), a batch one panel
+// at a time against all tokens.
+void matmul_panels_f32(GemmPanelF32Fn kernel, const void* w, DType wtype, int64_t rows, int64_t cols, const float* x,
+                       int64_t n_tokens, float* y, ThreadPool& pool, const PackedMatrix* packed) {
+  const int64_t n_panels = (rows + kPanelRows - 1) / kPanelRows;
+  const size_t pb = panel_bytes(wtype, cols);
+  const int64_t group = n_tokens == 1 ? kMaxPanelsF32 : 1;
+  const int64_t n_items = (n_panels + group - 1) / group;
+  parallel_items(pool, n_items, n_tokens == 1, 1, [&](int64_t it) {
+    const int64_t p0 = it * group;
+    const int np = static_cast<int>(std::min<int64_t>(group, n_panels - p0));
+    const uint8_t* panel;
+    if (packed) {
+      panel = packed->panel(p0);
+    } else {
+      uint8_t* buf = tls_panel.get(pb * np);
+      for (int p = 0; p < np; ++p) pack_panel(wtype, w, rows, cols, (p0 + p) * kPanelRows, buf + p * pb);
+      panel = buf;
+    }
+    const int n_rows = static_cast<int>(std::min<int64_t>(np * kPanelRows, rows - p0 * kPanelRows));
+    kernel(panel, static_cast<int64_t>(pb), np, cols, x, cols, static_cast<int>(n_tokens), y + p0 * kPanelRows, rows,
+           n_rows);
+  });
+}
+
 void matmul_vec_dot(const TypeTraits* tt, const void* w, DType wtype, int64_t rows, int64_t cols, const float* x,
                     int64_t n_tokens, float* y, ThreadPool& pool) {
   const DType vt = tt->vec_dot_type;
@@ -204,7 +231,7 @@ void matmul_vec_dot(const TypeTraits* tt, const void* w, DType wtype, int64_t ro
 
 std::shared_ptr<const PackedMatrix> PackedMatrix::pack(const void* w, DType t, int64_t rows, int64_t cols,
                                                        bool release_source) {
-  if (!panel_supported(t) || cols % kQK != 0 || rows <= 0) return nullptr;
+  if (!panel_supported(t) || (t != DType::F16 && cols % kQK != 0) || rows <= 0) return nullptr;
   std::shared_ptr<PackedMatrix> m(new PackedMatrix());
   m->type_ = t;
   m->rows_ = rows;
@@ -249,6 +276,12 @@ void matmul(const void* w, DType wtype, int64_t rows, int64_t cols, const float*
   const TypeTraits* tt = type_traits(wtype);
   if (!tt || !tt->vec_dot) fail("matmul: no kernels for weight type ", dtype_name(wtype));
   if (rows <= 0 || n_tokens <= 0) return;
+  if (tt->gemm_panel_f32 && wtype == DType::F16) {
+    if (packed && (packed->type() != wtype || packed->rows() != rows || packed->cols() != cols))
+      fail("matmul: packed weights of another shape or type");
+    matmul_panels_f32(tt->gemm_panel_f32, w, wtype, rows, cols, x, n_tokens, y, pool, packed);
+    return;
+  }
   if (tt->gemm_panel && panel_supported(wtype) && cols % kQK == 0) {
     if (packed && (packed->type() != wtype || packed->rows() != rows || packed->cols() != cols))
       fail("matmul: packed weights of another shape or type");

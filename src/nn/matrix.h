@@ -19,7 +19,7 @@ struct Matrix {
   int64_t cols = 0;
   // The same weights rearranged for the matrix kernels, when the type has
   // such a layout and prepack() was called; data stays valid either way.
-  std::shared_ptr<const PackedMatrix> packed;
+  std::shared_ptr<const PackedMatrix> packed{};
 
   size_t row_bytes() const { return dtype_row_bytes(type, cols); }
   const uint8_t* row(int64_t r) const { return static_cast<const uint8_t*>(data) + static_cast<size_t>(r) * row_bytes(); }

@@ -85,6 +85,37 @@ TEST(KernelGemm, PanelProductsEqualScalarReferenceBitwise) {
   }
 }
 
+// F16 weights: each output is the sequential fused multiply-add chain over
+// the columns, whatever the ISA, batch, thread count or packing.
+TEST(KernelGemm, F16PanelsAreSequentialFmaChains) {
+  ThreadPool pools[] = {ThreadPool(1), ThreadPool(2), ThreadPool(3)};
+  const Shape shapes[] = {{1, 7, 1}, {17, 100, 13}, {37, 72, 1}, {70, 64, 2}, {16, 33, 12}, {5, 40, 25}};
+  for (const Shape& s : shapes) {
+    SCOPED_TRACE(testing::Message() << s.rows << "x" << s.cols << " x " << s.tokens << " tokens");
+    const auto w = random_matrix(DType::F16, s.rows, s.cols, 3);
+    const auto x = random_floats(s.tokens * s.cols, 4);
+    std::vector<float> want(static_cast<size_t>(s.rows * s.tokens));
+    const uint16_t* wh = reinterpret_cast<const uint16_t*>(w.data());
+    for (int64_t t = 0; t < s.tokens; ++t)
+      for (int64_t r = 0; r < s.rows; ++r) {
+        float acc = 0;
+        for (int64_t i = 0; i < s.cols; ++i) acc = std::fma(x[t * s.cols + i], fp16_to_f32(wh[r * s.cols + i]), acc);
+        want[t * s.rows + r] = acc;
+      }
+    const auto packed = PackedMatrix::pack(w.data(), DType::F16, s.rows, s.cols, false);
+    ASSERT_TRUE(packed);
+    for_each_isa([&](Isa) {
+      for (ThreadPool& pool : pools) {
+        std::vector<float> y(want.size()), yp(want.size());
+        matmul(w.data(), DType::F16, s.rows, s.cols, x.data(), s.tokens, y.data(), pool);
+        expect_bitwise(y, want, "packed on the fly");
+        matmul(w.data(), DType::F16, s.rows, s.cols, x.data(), s.tokens, yp.data(), pool, packed.get());
+        expect_bitwise(yp, want, "pre-packed");
+      }
+    });
+  }
+}
+
 TEST(KernelGemm, PackedLayoutHoldsEveryValue) {
   // Unpacking the documented layout by hand gives back the row values.
   for (DType t : {DType::Q4_0, DType::Q8_0}) {
@@ -120,7 +151,7 @@ TEST(KernelGemm, PackedMatrixOfAnotherShapeIsRefused) {
   const auto packed = PackedMatrix::pack(w.data(), DType::Q4_0, 16, 64, false);
   std::vector<float> x(64 * 2), y(32);
   EXPECT_THROW(matmul(w.data(), DType::Q4_0, 8, 64, x.data(), 1, y.data(), pool, packed.get()), Error);
-  EXPECT_EQ(PackedMatrix::pack(w.data(), DType::F16, 16, 64, false), nullptr);
+  EXPECT_EQ(PackedMatrix::pack(w.data(), DType::BF16, 16, 64, false), nullptr);
 }
 
 }  // namespace

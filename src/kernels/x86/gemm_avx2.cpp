@@ -117,9 +117,75 @@ void gemm_panel_q8_0(const uint8_t* panel, int64_t nb, const QuantActs& x, int n
   gemm_panel<false>(panel, nb, x, nt, y, y_stride, n_rows);
 }
 
+// ---- F16 weights, float activations -----------------------------------------
+
+// Half h (rows 8h..8h+7) of NP panels x NT tokens: sequential FMA chains over
+// the columns, as on every ISA.
+template <int NP, int NT>
+void tile_f16(const uint8_t* panel, int64_t stride, int half, int64_t cols, const float* x, int64_t x_stride,
+              float* y, int64_t y_stride, int n_rows) {
+  __m256 acc[NP][NT];
+  for (int p = 0; p < NP; ++p)
+    for (int t = 0; t < NT; ++t) acc[p][t] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < cols; ++i)
+    for (int p = 0; p < NP; ++p) {
+      const uint16_t* w = reinterpret_cast<const uint16_t*>(panel + p * stride) + i * kPanelRows + half * 8;
+      const __m256 wv = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(w)));
+      for (int t = 0; t < NT; ++t) acc[p][t] = _mm256_fmadd_ps(_mm256_set1_ps(x[t * x_stride + i]), wv, acc[p][t]);
+    }
+  for (int p = 0; p < NP; ++p) {
+    const int left = n_rows - p * kPanelRows - half * 8;
+    if (left <= 0) continue;
+    for (int t = 0; t < NT; ++t) {
+      float* dst = y + t * y_stride + p * kPanelRows + half * 8;
+      if (left >= 8) {
+        _mm256_storeu_ps(dst, acc[p][t]);
+      } else {
+        alignas(32) float tmp[8];
+        _mm256_store_ps(tmp, acc[p][t]);
+        std::memcpy(dst, tmp, sizeof(float) * left);
+      }
+    }
+  }
+}
+
+void gemm_panel_f16(const uint8_t* panel, int64_t stride, int n_panels, int64_t cols, const float* x,
+                    int64_t x_stride, int nt, float* y, int64_t y_stride, int n_rows) {
+  for (int half = 0; half < 2; ++half) {
+    if (nt == 1) {
+      switch (n_panels) {
+        case 1: tile_f16<1, 1>(panel, stride, half, cols, x, x_stride, y, y_stride, n_rows); break;
+        case 2: tile_f16<2, 1>(panel, stride, half, cols, x, x_stride, y, y_stride, n_rows); break;
+        case 3: tile_f16<3, 1>(panel, stride, half, cols, x, x_stride, y, y_stride, n_rows); break;
+        default: tile_f16<4, 1>(panel, stride, half, cols, x, x_stride, y, y_stride, n_rows); break;
+      }
+      continue;
+    }
+    for (int p = 0; p < n_panels; ++p) {
+      const uint8_t* pp = panel + p * stride;
+      const int rows = n_rows - p * kPanelRows;
+      for (int t0 = 0; t0 < nt; t0 += 8) {
+        const float* xt = x + t0 * x_stride;
+        float* yt = y + t0 * y_stride + p * kPanelRows;
+        switch (std::min(8, nt - t0)) {
+          case 1: tile_f16<1, 1>(pp, stride, half, cols, xt, x_stride, yt, y_stride, rows); break;
+          case 2: tile_f16<1, 2>(pp, stride, half, cols, xt, x_stride, yt, y_stride, rows); break;
+          case 3: tile_f16<1, 3>(pp, stride, half, cols, xt, x_stride, yt, y_stride, rows); break;
+          case 4: tile_f16<1, 4>(pp, stride, half, cols, xt, x_stride, yt, y_stride, rows); break;
+          case 5: tile_f16<1, 5>(pp, stride, half, cols, xt, x_stride, yt, y_stride, rows); break;
+          case 6: tile_f16<1, 6>(pp, stride, half, cols, xt, x_stride, yt, y_stride, rows); break;
+          case 7: tile_f16<1, 7>(pp, stride, half, cols, xt, x_stride, yt, y_stride, rows); break;
+          default: tile_f16<1, 8>(pp, stride, half, cols, xt, x_stride, yt, y_stride, rows); break;
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void install_avx2_gemm(TypeTraits* t) {
+  t[static_cast<int>(DType::F16)].gemm_panel_f32 = gemm_panel_f16;
   t[static_cast<int>(DType::Q4_0)].gemm_panel = gemm_panel_q4_0;
   t[static_cast<int>(DType::Q8_0)].gemm_panel = gemm_panel_q8_0;
 }

@@ -119,9 +119,74 @@ void gemm_panel_q8_0(const uint8_t* panel, int64_t nb, const QuantActs& x, int n
   gemm_panel<false>(panel, nb, x, nt, y, y_stride, n_rows);
 }
 
+// ---- F16 weights, float activations -----------------------------------------
+
+// NP panels x NT tokens of accumulators, each a sequential FMA chain over the
+// columns. One token alone interleaves several panels so that enough
+// independent chains hide the FMA latency.
+template <int NP, int NT>
+void tile_f16(const uint8_t* panel, int64_t stride, int64_t cols, const float* x, int64_t x_stride, float* y,
+              int64_t y_stride, int n_rows) {
+  __m512 acc[NP][NT];
+  for (int p = 0; p < NP; ++p)
+    for (int t = 0; t < NT; ++t) acc[p][t] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < cols; ++i) {
+    for (int p = 0; p < NP; ++p) {
+      const uint16_t* w = reinterpret_cast<const uint16_t*>(panel + p * stride) + i * kPanelRows;
+      if (NT == 1 && (i & 1) == 0) _mm_prefetch(reinterpret_cast<const char*>(w + 32 * kPanelRows), _MM_HINT_T0);
+      const __m512 wv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(w)));
+      for (int t = 0; t < NT; ++t) acc[p][t] = _mm512_fmadd_ps(_mm512_set1_ps(x[t * x_stride + i]), wv, acc[p][t]);
+    }
+  }
+  for (int p = 0; p < NP; ++p) {
+    const int left = n_rows - p * kPanelRows;
+    if (left <= 0) break;
+    const __mmask16 m = left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1);
+    for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + t * y_stride + p * kPanelRows, m, acc[p][t]);
+  }
+}
+
+void gemm_panel_f16(const uint8_t* panel, int64_t stride, int n_panels, int64_t cols, const float* x,
+                    int64_t x_stride, int nt, float* y, int64_t y_stride, int n_rows) {
+  if (nt == 1) {
+    switch (n_panels) {
+      case 1: tile_f16<1, 1>(panel, stride, cols, x, x_stride, y, y_stride, n_rows); break;
+      case 2: tile_f16<2, 1>(panel, stride, cols, x, x_stride, y, y_stride, n_rows); break;
+      case 3: tile_f16<3, 1>(panel, stride, cols, x, x_stride, y, y_stride, n_rows); break;
+      default: tile_f16<4, 1>(panel, stride, cols, x, x_stride, y, y_stride, n_rows); break;
+    }
+    return;
+  }
+  constexpr int kT = 12;  // 12 accumulators + weights + broadcasts
+  for (int p = 0; p < n_panels; ++p) {
+    const uint8_t* pp = panel + p * stride;
+    float* yp = y + p * kPanelRows;
+    const int rows = n_rows - p * kPanelRows;
+    int t0 = 0;
+    for (; t0 + kT <= nt; t0 += kT) tile_f16<1, kT>(pp, stride, cols, x + t0 * x_stride, x_stride, yp + t0 * y_stride, y_stride, rows);
+    const float* xt = x + t0 * x_stride;
+    float* yt = yp + t0 * y_stride;
+    switch (nt - t0) {
+      case 0: break;
+      case 1: tile_f16<1, 1>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+      case 2: tile_f16<1, 2>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+      case 3: tile_f16<1, 3>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+      case 4: tile_f16<1, 4>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+      case 5: tile_f16<1, 5>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+      case 6: tile_f16<1, 6>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+      case 7: tile_f16<1, 7>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+      case 8: tile_f16<1, 8>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+      case 9: tile_f16<1, 9>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+      case 10: tile_f16<1, 10>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+      default: tile_f16<1, 11>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+    }
+  }
+}
+
 }  // namespace
 
 void install_avx512_gemm(TypeTraits* t) {
+  t[static_cast<int>(DType::F16)].gemm_panel_f32 = gemm_panel_f16;
   t[static_cast<int>(DType::Q4_0)].gemm_panel = gemm_panel_q4_0;
   t[static_cast<int>(DType::Q8_0)].gemm_panel = gemm_panel_q8_0;
 }
