@@ -6,7 +6,9 @@
 // CPU time, which stays comparable on a machine shared with other jobs.
 #include <benchmark/benchmark.h>
 
+#include <atomic>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -19,7 +21,64 @@
 
 using namespace lineage;
 
+namespace lineage::bench {
+float fma_loop(int64_t iters);
+int32_t vnni_loop(int64_t iters);
+int64_t read_loop(const uint8_t* p, size_t bytes);
+}  // namespace lineage::bench
+
 namespace {
+
+ThreadPool& pool_for(int threads) {
+  static ThreadPool p1(1), p2(2);
+  return threads == 1 ? p1 : p2;
+}
+
+bool has_avx512() {
+  if (cpu_isa() == Isa::Avx512) return true;
+  return false;
+}
+
+// Peak FP32 FMA throughput of the calling thread.
+void BM_PeakFma(benchmark::State& st) {
+  if (!has_avx512()) return st.SkipWithError("needs AVX-512");
+  const int64_t iters = 1 << 20;
+  for (auto _ : st) benchmark::DoNotOptimize(bench::fma_loop(iters));
+  st.counters["GFLOP/s"] = benchmark::Counter(2.0 * 16 * 16 * iters * st.iterations() / 1e9, benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_PeakFma)->MeasureProcessCPUTime()->Unit(benchmark::kMillisecond);
+
+// Peak int8 multiply-add throughput (vpdpbusd) of the calling thread.
+void BM_PeakVnni(benchmark::State& st) {
+  if (!has_avx512()) return st.SkipWithError("needs AVX-512 VNNI");
+  const int64_t iters = 1 << 20;
+  for (auto _ : st) benchmark::DoNotOptimize(bench::vnni_loop(iters));
+  st.counters["GOP/s"] = benchmark::Counter(2.0 * 64 * 16 * iters * st.iterations() / 1e9, benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_PeakVnni)->MeasureProcessCPUTime()->Unit(benchmark::kMillisecond);
+
+// DRAM read bandwidth over 1 GiB with 1 or 2 threads (wall time: the
+// bandwidth is what both cores get together).
+void BM_ReadBandwidth(benchmark::State& st) {
+  if (!has_avx512()) return st.SkipWithError("needs AVX-512");
+  const size_t bytes = size_t{1} << 30;
+  static uint8_t* buf = [] {
+    auto* p = static_cast<uint8_t*>(std::aligned_alloc(64, size_t{1} << 30));
+    std::memset(p, 1, size_t{1} << 30);
+    return p;
+  }();
+  ThreadPool& pool = pool_for(static_cast<int>(st.range(0)));
+  for (auto _ : st) {
+    std::atomic<int64_t> sum{0};
+    pool.run([&](int ith, int nth) {
+      const size_t a = bytes / nth * ith / 256 * 256, e = bytes / nth * (ith + 1) / 256 * 256;
+      sum += bench::read_loop(buf + a, e - a);
+    });
+    benchmark::DoNotOptimize(sum.load());
+  }
+  st.counters["GB/s"] = benchmark::Counter(static_cast<double>(bytes) * st.iterations(), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_ReadBandwidth)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 constexpr int64_t kRows = 5632, kCols = 2048;  // the FFN up/gate matrix
 
@@ -50,11 +109,6 @@ std::vector<uint8_t> make_matrix(DType t, int64_t rows, int64_t cols, uint32_t s
   const auto f = random_floats(static_cast<size_t>(cols), seed);
   for (int64_t r = 0; r < rows; ++r) q(f.data(), m.data() + r * rb, cols);
   return m;
-}
-
-ThreadPool& pool_for(int threads) {
-  static ThreadPool p1(1), p2(2);
-  return threads == 1 ? p1 : p2;
 }
 
 // args: type id, tokens, threads, packed (0/1). One token reads the weights
