@@ -50,7 +50,7 @@ echo "| type   | llama.cpp pp512 | lineage pp512    |  ratio | llama.cpp tg128 |
 echo "|--------|----------------:|------------------|-------:|----------------:|------------------|-------:|---------:|"
 for t in "${types[@]}"; do
   if ! m=$(model_for "$t"); then
-    printf "| %-6s | %15s | %-16s | %6s | %15s | %-16s | %6s | %8s |\n" "$t" "${ref_pp[$t]}" "n/a (no model)" "" "${ref_tg[$t]}" "n/a" "" ""
+    printf "| %-6s | %15.1f | %-16s | %6s | %15.1f | %-16s | %6s | %8s |\n" "$t" "${ref_pp[$t]}" "n/a (no model)" "" "${ref_tg[$t]}" "n/a" "" ""
     continue
   fi
   json=$("$bin" bench -m "$m" -p 512 -n 128 -r "$reps" -t "$threads" --json)
