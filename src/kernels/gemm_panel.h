@@ -1,5 +1,6 @@
-// Row-interleaved weight panels for the int8 matrix products of Q4_0 and
-// Q8_0 weights. A panel holds kPanelRows rows arranged so that one 64-byte
+// Row-interleaved weight panels for the matrix products of Q4_0 and Q8_0
+// weights (int8, below) and of F16 weights (float activations, FMA; layout
+// below). A panel holds kPanelRows rows arranged so that one 64-byte
 // vector carries the same four consecutive values of all its rows: one
 // vpdpbusd with a broadcast of four activation bytes then advances sixteen
 // outputs at once, each 32-bit lane accumulating one row's exact block sum.
