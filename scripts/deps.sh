@@ -5,7 +5,7 @@
 set -euo pipefail
 pkgs=(cmake ninja-build g++ pkg-config
       nlohmann-json3-dev libcli11-dev libpcre2-dev
-      libgtest-dev
+      libgtest-dev libbenchmark-dev
       clang libclang-rt-14-dev
       python3 python3-numpy python3-sentencepiece)
 # Node.js runs the npm oracles; a machine that already has node keeps its own.

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "kernels/gemm_panel.h"
 #include "kernels/isa_kernels.h"
 #include "kernels/ref/ref_kernels.h"
 #include "kernels/ref/ref_kernels_ext.h"
@@ -70,6 +71,9 @@ Tables build_tables() {
   add(t, DType::Q2_K, DType::Q8_K, to_float_q2_k, nullptr, vec_dot_q2_k);
   add(t, DType::Q3_K, DType::Q8_K, to_float_q3_k, nullptr, vec_dot_q3_k);
   add(t, DType::Q5_K, DType::Q8_K, to_float_q5_k, nullptr, vec_dot_q5_k);
+  t.rows[0][static_cast<int>(DType::Q4_0)].gemm_panel = ref::gemm_panel_q4_0;
+  t.rows[0][static_cast<int>(DType::Q8_0)].gemm_panel = ref::gemm_panel_q8_0;
+  t.rows[0][static_cast<int>(DType::F16)].gemm_panel_f32 = ref::gemm_panel_f16;
   std::memcpy(t.rows[1], t.rows[0], sizeof(t.rows[0]));
   std::memcpy(t.rows[2], t.rows[0], sizeof(t.rows[0]));
   // The install functions are compiled with their ISA's flags themselves, so

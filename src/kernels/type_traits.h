@@ -20,6 +20,13 @@ using VecDotFn = void (*)(int64_t n, float* out, const void* w, const void* x);
 using VecDotNFn = void (*)(int64_t n, int nt, float* out, int64_t out_stride, const void* w, const void* x,
                            int64_t x_stride);
 constexpr int kVecDotMaxN = 4;
+// Row-interleaved int8 product for types with a panel layout (see
+// kernels/gemm_panel.h); matmul prefers it to vec_dot when present.
+struct QuantActs;
+using GemmPanelFn = void (*)(const uint8_t* panel, int64_t nb, const QuantActs& x, int nt, float* y, int64_t y_stride,
+                             int n_rows);
+using GemmPanelF32Fn = void (*)(const uint8_t* panel, int64_t panel_stride, int n_panels, int64_t cols, const float* x,
+                                int64_t x_stride, int nt, float* y, int64_t y_stride, int n_rows);
 
 struct TypeTraits {
   DType type;
@@ -28,6 +35,8 @@ struct TypeTraits {
   FromFloatFn from_float;  // quantize a row (nullptr where not supported)
   VecDotFn vec_dot;
   VecDotNFn vec_dot_n = nullptr;  // optional; matmul loops over vec_dot without it
+  GemmPanelFn gemm_panel = nullptr;  // optional; bitwise equal to vec_dot's results
+  GemmPanelF32Fn gemm_panel_f32 = nullptr;  // optional, float activations (F16 weights)
 };
 
 // Traits for the best instruction set this CPU has (or the one forced with

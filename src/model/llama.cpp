@@ -235,6 +235,14 @@ class LlamaModel final : public Model {
 std::unique_ptr<Model> load_llama(std::shared_ptr<const GGUFFile> file) {
   ModelConfig config = read_llama_config(*file);
   LlamaWeights w = bind_llama_tensors(*file, config);
+  // The matrix kernels read some types in a row-interleaved layout; packing
+  // once here saves rearranging the weights for every token.
+  for (LlamaLayer& L : w.layers) {
+    for (Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn.gate, &L.ffn.up, &L.ffn.down}) prepack(*m, true);
+    for (FfnWeights& e : L.moe.experts)
+      for (Matrix* m : {&e.gate, &e.up, &e.down}) prepack(*m, true);
+  }
+  prepack(w.output, true);
   return std::make_unique<LlamaModel>(std::move(file), std::move(config), std::move(w));
 }
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/gemm_panel.h"
 #include "kernels/isa_kernels.h"
 #include "kernels/quant_blocks.h"
 
@@ -101,12 +102,15 @@ void to_float_bf16(const void* src, float* dst, int64_t n) {
 
 // ---- Q8_0 / Q4_0 against Q8_0 activations -----------------------------------
 
-// Signed int8 dot of 32 pairs as 8 int32 lanes. maddubs wants one unsigned
-// operand, so the sign of x moves onto w; |x| <= 127 keeps the i16 pair sums
-// from saturating.
+// Exact int8 dot of one block (32 pairs) as 8 int32 lanes: both sides widened
+// to int16 and multiplied pairwise, so no operand value needs special care
+// (-128 included).
 __m256i dot32_i8(__m256i w, __m256i x) {
-  const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(x), _mm256_sign_epi8(w, x));
-  return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+  const __m256i lo = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm256_castsi256_si128(w)),
+                                       _mm256_cvtepi8_epi16(_mm256_castsi256_si128(x)));
+  const __m256i hi = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm256_extracti128_si256(w, 1)),
+                                       _mm256_cvtepi8_epi16(_mm256_extracti128_si256(x, 1)));
+  return _mm256_add_epi32(lo, hi);
 }
 
 __m256i unpack_q4_0(const uint8_t* qs) {
@@ -115,15 +119,23 @@ __m256i unpack_q4_0(const uint8_t* qs) {
   return _mm256_sub_epi8(q, _mm256_set1_epi8(8));
 }
 
-// Every (row, token) result takes the same instruction sequence whatever NT
-// is, which keeps batched outputs bitwise equal to single-token ones.
-template <int NT, bool kQ4>
-void dot_q_0(int64_t n, float* out, int64_t out_stride, const void* w, const void* x, int64_t x_stride) {
-  const char* xb = static_cast<const char*>(x);
-  __m256 acc[NT];
-  for (int k = 0; k < NT; ++k) acc[k] = _mm256_setzero_ps();
-  const int64_t nb = n / kQK;
-  for (int64_t i = 0; i < nb; ++i) {
+int32_t hsum_epi32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtsi128_si32(s);
+}
+
+// One row in the reference order (exact block sums, then block by block
+// s += float(isum) * (d_w * d_x)), equal bit for bit to the scalar kernel
+// and the panel kernels. The scalar SSE builtins keep GCC from contracting
+// the multiply and add into an FMA. Matrix products use the panel kernels.
+template <bool kQ4>
+void dot_q_0(int64_t n, float* out, const void* w, const void* x) {
+  const BlockQ8_0* bx = static_cast<const BlockQ8_0*>(x);
+  __m128 s = _mm_setzero_ps();
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bx[i].qs));
     __m256i qw;
     float dw;
     if constexpr (kQ4) {
@@ -135,34 +147,15 @@ void dot_q_0(int64_t n, float* out, int64_t out_stride, const void* w, const voi
       qw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs));
       dw = h2f(blk.d);
     }
-    for (int k = 0; k < NT; ++k) {
-      const BlockQ8_0& bx = reinterpret_cast<const BlockQ8_0*>(xb + k * x_stride)[i];
-      const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bx.qs));
-      const float scale = dw * h2f(bx.d);
-      acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot32_i8(qw, qx)), _mm256_set1_ps(scale), acc[k]);
-    }
+    const int32_t isum = hsum_epi32(dot32_i8(qw, qx));
+    const __m128 scale = _mm_mul_ss(_mm_set_ss(dw), _mm_set_ss(h2f(bx[i].d)));
+    s = _mm_add_ss(s, _mm_mul_ss(_mm_set_ss(static_cast<float>(isum)), scale));
   }
-  for (int k = 0; k < NT; ++k) out[k * out_stride] = hsum8(acc[k]);
+  *out = _mm_cvtss_f32(s);
 }
 
-template <bool kQ4>
-void dot_q_0_n(int64_t n, int nt, float* out, int64_t os, const void* w, const void* x, int64_t xs) {
-  switch (nt) {
-    case 1: dot_q_0<1, kQ4>(n, out, os, w, x, xs); break;
-    case 2: dot_q_0<2, kQ4>(n, out, os, w, x, xs); break;
-    case 3: dot_q_0<3, kQ4>(n, out, os, w, x, xs); break;
-    default: dot_q_0<4, kQ4>(n, out, os, w, x, xs); break;
-  }
-}
-
-void vec_dot_q8_0(int64_t n, float* out, const void* w, const void* x) { dot_q_0<1, false>(n, out, 0, w, x, 0); }
-void vec_dot_q4_0(int64_t n, float* out, const void* w, const void* x) { dot_q_0<1, true>(n, out, 0, w, x, 0); }
-void vec_dot_n_q8_0(int64_t n, int nt, float* out, int64_t os, const void* w, const void* x, int64_t xs) {
-  dot_q_0_n<false>(n, nt, out, os, w, x, xs);
-}
-void vec_dot_n_q4_0(int64_t n, int nt, float* out, int64_t os, const void* w, const void* x, int64_t xs) {
-  dot_q_0_n<true>(n, nt, out, os, w, x, xs);
-}
+void vec_dot_q8_0(int64_t n, float* out, const void* w, const void* x) { dot_q_0<false>(n, out, w, x); }
+void vec_dot_q4_0(int64_t n, float* out, const void* w, const void* x) { dot_q_0<true>(n, out, w, x); }
 
 void to_float_q8_0(const void* src, float* dst, int64_t n) {
   const BlockQ8_0* b = static_cast<const BlockQ8_0*>(src);
@@ -370,13 +363,14 @@ void install_avx2_kernels(TypeTraits* t) {
   bf16.to_float = to_float_bf16;
   auto& q8 = t[static_cast<int>(DType::Q8_0)];
   q8.vec_dot = vec_dot_q8_0;
-  q8.vec_dot_n = vec_dot_n_q8_0;
+  q8.vec_dot_n = nullptr;
   q8.to_float = to_float_q8_0;
   q8.from_float = from_float_q8_0;
   auto& q4 = t[static_cast<int>(DType::Q4_0)];
   q4.vec_dot = vec_dot_q4_0;
-  q4.vec_dot_n = vec_dot_n_q4_0;
+  q4.vec_dot_n = nullptr;
   q4.to_float = to_float_q4_0;
+  install_avx2_gemm(t);
   t[static_cast<int>(DType::Q4_K)].vec_dot = vec_dot_q4_k;
   t[static_cast<int>(DType::Q6_K)].vec_dot = vec_dot_q6_k;
 }

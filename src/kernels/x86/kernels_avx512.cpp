@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/gemm_panel.h"
 #include "kernels/isa_kernels.h"
 #include "kernels/quant_blocks.h"
 
@@ -93,21 +94,7 @@ void to_float_bf16(const void* src, float* dst, int64_t n) { to_float_half<true>
 
 // ---- Q8_0 / Q4_0 against Q8_0 activations -----------------------------------
 
-__m512i load_pair(const int8_t* a, const int8_t* b) {
-  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a))),
-                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)), 1);
-}
-
-// Two Q4_0 blocks as 64 unsigned nibble values (0..15) in value order.
-__m512i unpack_q4_0_pair(const uint8_t* qa, const uint8_t* qb) {
-  const __m256i raw = _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qb)),
-                                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(qa)));
-  const __m256i lo = _mm256_and_si256(raw, _mm256_set1_epi8(15));
-  const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), _mm256_set1_epi8(15));
-  const __m512i t = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);  // lo_a lo_b hi_a hi_b
-  return _mm512_shuffle_i64x2(t, t, _MM_SHUFFLE(3, 1, 2, 0));                // lo_a hi_a lo_b hi_b
-}
-
+// One Q4_0 block as 32 unsigned nibble values (0..15) in value order.
 __m256i unpack_q4_0_one(const uint8_t* q) {
   const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
   return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(15));
@@ -117,14 +104,6 @@ __m256i unpack_q4_0_one(const uint8_t* q) {
 // onto w and |x| (<= 127) becomes the unsigned operand. Q4_0 weights are
 // already unsigned (nibble + 8), so the offset is removed by subtracting
 // 8 * sum(x), itself one more vpdpbusd.
-__m512i dot64_q8(__m512i w, __m512i x) {
-  const __m512i ws = _mm512_mask_sub_epi8(w, _mm512_movepi8_mask(x), _mm512_setzero_si512(), w);
-  return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(x), ws);
-}
-__m512i dot64_q4(__m512i w, __m512i x) {
-  const __m512i z = _mm512_setzero_si512();
-  return _mm512_sub_epi32(_mm512_dpbusd_epi32(z, w, x), _mm512_dpbusd_epi32(z, _mm512_set1_epi8(8), x));
-}
 __m256i dot32_q8(__m256i w, __m256i x) {
   return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(x), _mm256_sign_epi8(w, x));
 }
@@ -133,155 +112,46 @@ __m256i dot32_q4(__m256i w, __m256i x) {
   return _mm256_sub_epi32(_mm256_dpbusd_epi32(z, w, x), _mm256_dpbusd_epi32(z, _mm256_set1_epi8(8), x));
 }
 
-// Loads of four consecutive blocks. Words are picked out of 64-byte loads
-// with vpermw, which replaces per-block scalar F16 conversions and 128-bit
-// inserts; every load stays inside the four blocks, so the last group of a
-// row never reads past the tensor.
-// vpermw word indices for the Q4_0 / Q8_0 group loads below.
-alignas(64) constexpr int16_t kWords_pick_a[32] = {1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, 16, 17, 10, 11, 12, 13, 14, 15, 16, 17};
-alignas(64) constexpr int16_t kWords_pick_b[32] = {15, 16, 17, 18, 19, 20, 21, 22, 15, 16, 17, 18, 19, 20, 21, 22, 24, 25, 26, 27, 28, 29, 30, 31, 24, 25, 26, 27, 28, 29, 30, 31};
-alignas(64) constexpr int16_t kWords_pick_d[32] = {0, 9, 18, 27, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
-alignas(64) constexpr int16_t kWords_idx[32] = {0, 17, 34, 51, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
-
-struct Q4Group {
-  __m512i pair_a, pair_b;  // nibble values of blocks 0,1 and 2,3 in value order
-  __m128 d;                // the four block scales
-};
-
-Q4Group load_q4_0_group(const BlockQ4_0* b) {
-  const char* base = reinterpret_cast<const char*>(b);
-  const __m512i head = _mm512_loadu_si512(base);      // bytes 0..63 of the 72
-  const __m512i tail = _mm512_loadu_si512(base + 8);  // bytes 8..71
-  // Block k starts at word 9k; its 16 quant bytes are words 9k+1..9k+8.
-  const __m512i pick_a = _mm512_load_si512(kWords_pick_a);
-  const __m512i pick_b = _mm512_load_si512(kWords_pick_b);
-  const __m512i pick_d = _mm512_load_si512(kWords_pick_d);
-  // Each block's bytes sit twice in a row; shifting the second copy by 4
-  // brings the high nibbles down.
-  const __m512i shift = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4);
-  const __m512i low4 = _mm512_set1_epi8(15);
-  Q4Group g;
-  g.pair_a = _mm512_and_si512(_mm512_srlv_epi64(_mm512_permutexvar_epi16(pick_a, head), shift), low4);
-  g.pair_b = _mm512_and_si512(_mm512_srlv_epi64(_mm512_permutexvar_epi16(pick_b, tail), shift), low4);
-  g.d = _mm_cvtph_ps(_mm512_castsi512_si128(_mm512_permutexvar_epi16(pick_d, head)));
-  return g;
+int32_t hsum_epi32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtsi128_si32(s);
 }
 
-// The scales of four consecutive Q8_0 blocks (words 0, 17, 34, 51 of 136 bytes).
-__m128 load_q8_0_scales(const BlockQ8_0* b) {
-  const char* base = reinterpret_cast<const char*>(b);
-  const __m512i idx = _mm512_load_si512(kWords_idx);
-  const __m512i h = _mm512_permutex2var_epi16(_mm512_loadu_si512(base), idx, _mm512_loadu_si512(base + 64));
-  return _mm_cvtph_ps(_mm512_castsi512_si128(h));
-}
-
+// One row in the reference order: each block's exact integer sum, then
+// s += float(isum) * (d_w * d_x) block after block, so the result equals
+// the scalar kernel and the panel kernels (kernels/x86/gemm_avx512.cpp)
+// bit for bit. Matrix products go through the panel kernels; this serves
+// single dot products.
 template <bool kQ4>
-__m512i weight_pair(const void* w, int64_t i) {
-  if constexpr (kQ4) {
-    const BlockQ4_0* b = static_cast<const BlockQ4_0*>(w) + i;
-    return unpack_q4_0_pair(b[0].qs, b[1].qs);
-  } else {
-    const BlockQ8_0* b = static_cast<const BlockQ8_0*>(w) + i;
-    return load_pair(b[0].qs, b[1].qs);
-  }
-}
-
-template <bool kQ4>
-const uint16_t* weight_scale(const void* w, int64_t i) {
-  if constexpr (kQ4) return &(static_cast<const BlockQ4_0*>(w) + i)->d;
-  else return &(static_cast<const BlockQ8_0*>(w) + i)->d;
-}
-
-// Four blocks per step as two 512-bit pairs, each with its own accumulator;
-// the per-block scales are converted four at a time and spread over each
-// block's eight int32 lanes with one permute. A remainder of two blocks uses
-// one pair, a last odd block a 256-bit accumulator. Every (row, token) result
-// takes the same instruction sequence whatever NT is, so batched outputs equal
-// single-token ones bitwise.
-template <int NT, bool kQ4>
-void dot_q_0(int64_t n, float* out, int64_t out_stride, const void* w, const void* x, int64_t x_stride) {
-  const char* xb = static_cast<const char*>(x);
-  const __m512i spread_lo = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-  const __m512i spread_hi = _mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-  __m512 acc0[NT], acc1[NT];
-  __m256 acc_tail[NT];
-  for (int k = 0; k < NT; ++k) {
-    acc0[k] = _mm512_setzero_ps();
-    acc1[k] = _mm512_setzero_ps();
-    acc_tail[k] = _mm256_setzero_ps();
-  }
-  const int64_t nb = n / kQK;
-  int64_t i = 0;
-  for (; i + 4 <= nb; i += 4) {
-    __m512i qa, qb;
-    __m128 dw;
+void dot_q_0(int64_t n, float* out, const void* w, const void* x) {
+  const BlockQ8_0* bx = static_cast<const BlockQ8_0*>(x);
+  __m128 s = _mm_setzero_ps();
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bx[i].qs));
+    int32_t isum;
+    float dw;
     if constexpr (kQ4) {
-      const Q4Group g = load_q4_0_group(static_cast<const BlockQ4_0*>(w) + i);
-      qa = g.pair_a;
-      qb = g.pair_b;
-      dw = g.d;
+      const BlockQ4_0& b = static_cast<const BlockQ4_0*>(w)[i];
+      isum = hsum_epi32(dot32_q4(unpack_q4_0_one(b.qs), qx));
+      dw = h2f(b.d);
     } else {
-      qa = weight_pair<false>(w, i);
-      qb = weight_pair<false>(w, i + 2);
-      dw = load_q8_0_scales(static_cast<const BlockQ8_0*>(w) + i);
+      const BlockQ8_0& b = static_cast<const BlockQ8_0*>(w)[i];
+      isum = hsum_epi32(dot32_q8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)), qx));
+      dw = h2f(b.d);
     }
-    for (int k = 0; k < NT; ++k) {
-      const BlockQ8_0* bx = reinterpret_cast<const BlockQ8_0*>(xb + k * x_stride) + i;
-      const __m512i xa = load_pair(bx[0].qs, bx[1].qs);
-      const __m512i xc = load_pair(bx[2].qs, bx[3].qs);
-      const __m512i ia = kQ4 ? dot64_q4(qa, xa) : dot64_q8(qa, xa);
-      const __m512i ib = kQ4 ? dot64_q4(qb, xc) : dot64_q8(qb, xc);
-      const __m512 s = _mm512_castps128_ps512(_mm_mul_ps(dw, load_q8_0_scales(bx)));
-      acc0[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia), _mm512_permutexvar_ps(spread_lo, s), acc0[k]);
-      acc1[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ib), _mm512_permutexvar_ps(spread_hi, s), acc1[k]);
-    }
+    // Scalar SSE builtins: GCC would contract plain float expressions into
+    // an FMA here (this file is compiled with -mfma), rounding differently
+    // from the reference.
+    const __m128 scale = _mm_mul_ss(_mm_set_ss(dw), _mm_set_ss(h2f(bx[i].d)));
+    s = _mm_add_ss(s, _mm_mul_ss(_mm_set_ss(static_cast<float>(isum)), scale));
   }
-  if (i + 2 <= nb) {
-    const __m512i qa = weight_pair<kQ4>(w, i);
-    const float d0 = h2f(weight_scale<kQ4>(w, i)[0]), d1 = h2f(weight_scale<kQ4>(w, i + 1)[0]);
-    for (int k = 0; k < NT; ++k) {
-      const BlockQ8_0* bx = reinterpret_cast<const BlockQ8_0*>(xb + k * x_stride) + i;
-      const __m512i xa = load_pair(bx[0].qs, bx[1].qs);
-      const __m512i ia = kQ4 ? dot64_q4(qa, xa) : dot64_q8(qa, xa);
-      const float s0 = d0 * h2f(bx[0].d), s1 = d1 * h2f(bx[1].d);
-      const __m512 scale = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(s0)), _mm256_set1_ps(s1), 1);
-      acc0[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia), scale, acc0[k]);
-    }
-    i += 2;
-  }
-  if (i < nb) {
-    const __m256i qw = kQ4 ? unpack_q4_0_one(static_cast<const BlockQ4_0*>(w)[i].qs)
-                           : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const BlockQ8_0*>(w)[i].qs));
-    const float d0 = h2f(weight_scale<kQ4>(w, i)[0]);
-    for (int k = 0; k < NT; ++k) {
-      const BlockQ8_0& bx = reinterpret_cast<const BlockQ8_0*>(xb + k * x_stride)[i];
-      const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bx.qs));
-      const __m256i isum = kQ4 ? dot32_q4(qw, qx) : dot32_q8(qw, qx);
-      const float s = d0 * h2f(bx.d);
-      acc_tail[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(s), acc_tail[k]);
-    }
-  }
-  for (int k = 0; k < NT; ++k) out[k * out_stride] = hsum16(_mm512_add_ps(acc0[k], acc1[k])) + hsum8(acc_tail[k]);
+  *out = _mm_cvtss_f32(s);
 }
 
-template <bool kQ4>
-void dot_q_0_n(int64_t n, int nt, float* out, int64_t os, const void* w, const void* x, int64_t xs) {
-  switch (nt) {
-    case 1: dot_q_0<1, kQ4>(n, out, os, w, x, xs); break;
-    case 2: dot_q_0<2, kQ4>(n, out, os, w, x, xs); break;
-    case 3: dot_q_0<3, kQ4>(n, out, os, w, x, xs); break;
-    default: dot_q_0<4, kQ4>(n, out, os, w, x, xs); break;
-  }
-}
-
-void vec_dot_q8_0(int64_t n, float* out, const void* w, const void* x) { dot_q_0<1, false>(n, out, 0, w, x, 0); }
-void vec_dot_q4_0(int64_t n, float* out, const void* w, const void* x) { dot_q_0<1, true>(n, out, 0, w, x, 0); }
-void vec_dot_n_q8_0(int64_t n, int nt, float* out, int64_t os, const void* w, const void* x, int64_t xs) {
-  dot_q_0_n<false>(n, nt, out, os, w, x, xs);
-}
-void vec_dot_n_q4_0(int64_t n, int nt, float* out, int64_t os, const void* w, const void* x, int64_t xs) {
-  dot_q_0_n<true>(n, nt, out, os, w, x, xs);
-}
+void vec_dot_q8_0(int64_t n, float* out, const void* w, const void* x) { dot_q_0<false>(n, out, w, x); }
+void vec_dot_q4_0(int64_t n, float* out, const void* w, const void* x) { dot_q_0<true>(n, out, w, x); }
 
 void to_float_q8_0(const void* src, float* dst, int64_t n) {
   const BlockQ8_0* b = static_cast<const BlockQ8_0*>(src);
@@ -508,12 +378,12 @@ void install_avx512_kernels(TypeTraits* t) {
   bf16.to_float = to_float_bf16;
   auto& q8 = t[static_cast<int>(DType::Q8_0)];
   q8.vec_dot = vec_dot_q8_0;
-  q8.vec_dot_n = vec_dot_n_q8_0;
+  q8.vec_dot_n = nullptr;
   q8.to_float = to_float_q8_0;
   q8.from_float = from_float_q8_0;
   auto& q4 = t[static_cast<int>(DType::Q4_0)];
   q4.vec_dot = vec_dot_q4_0;
-  q4.vec_dot_n = vec_dot_n_q4_0;
+  q4.vec_dot_n = nullptr;
   q4.to_float = to_float_q4_0;
   auto& q4k = t[static_cast<int>(DType::Q4_K)];
   q4k.vec_dot = vec_dot_q4_k;
@@ -521,6 +391,7 @@ void install_avx512_kernels(TypeTraits* t) {
   auto& q6k = t[static_cast<int>(DType::Q6_K)];
   q6k.vec_dot = vec_dot_q6_k;
   q6k.vec_dot_n = vec_dot_n_q6_k;
+  install_avx512_gemm(t);
 }
 
 }  // namespace lineage

@@ -1,0 +1,194 @@
+// AVX-512 VNNI panel kernels (layout in kernels/gemm_panel.h). One zmm lane
+// per panel row: vpdpbusd multiplies the unsigned stored weights of 16 rows
+// by a broadcast of four signed activation bytes, so a block's exact integer
+// sum builds up in each lane over 8 instructions, starting from the
+// activation's offset correction. The float part is the reference's
+// s += float(isum) * (d_w * d_x), with separate multiply and add (no FMA),
+// so results equal the scalar kernel bit for bit.
+// Internal linkage only (see the note in kernels_avx512.cpp).
+// GCC 12 flags its own _mm512_undefined_* helpers inside the conversion
+// intrinsics as (maybe-)uninitialized; the warning is spurious.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/gemm_panel.h"
+#include "kernels/quant_blocks.h"
+
+namespace lineage {
+namespace {
+
+// Tokens per register tile: 8 weight vectors + kTile accumulators + temps
+// stay within the 32 zmm registers.
+constexpr int kTile = 8;
+
+int32_t load4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+template <bool kQ4>
+void load_weights(const uint8_t* g, __m512i* w) {
+  if constexpr (kQ4) {
+    const __m512i low4 = _mm512_set1_epi8(15);
+    for (int c = 0; c < 4; ++c) {
+      const __m512i p = _mm512_load_si512(g + 64 * c);
+      w[c] = _mm512_and_si512(p, low4);
+      w[c + 4] = _mm512_and_si512(_mm512_srli_epi16(p, 4), low4);
+    }
+  } else {
+    for (int c = 0; c < 8; ++c) w[c] = _mm512_load_si512(g + 64 * c);
+  }
+}
+
+// Rows of one panel against NT tokens. With a single token the 8-step
+// integer chain is split in two so consecutive blocks overlap better; the
+// sums are exact, so the split changes nothing in the result.
+template <int NT, bool kQ4>
+void tile(const uint8_t* panel, int64_t nb, const QuantActs& x, float* y, int64_t y_stride, __mmask16 rows) {
+  constexpr int64_t qb = kQ4 ? 256 : 512;
+  const uint16_t* dp = reinterpret_cast<const uint16_t*>(panel + nb * qb);
+  __m512 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    __m512i w[8];
+    load_weights<kQ4>(panel + b * qb, w);
+    if (NT == 1) _mm_prefetch(reinterpret_cast<const char*>(panel + (b + 8) * qb), _MM_HINT_T0);
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(dp + b * kPanelRows)));
+    for (int t = 0; t < NT; ++t) {
+      const int8_t* xq = x.qs + t * x.qs_stride + b * kQK;
+      const int64_t bi = t * x.blk_stride + b;
+      __m512i s = _mm512_set1_epi32(x.corr[bi]);
+      if constexpr (NT == 1) {
+        __m512i s1 = _mm512_setzero_si512();
+        for (int c = 0; c < 8; c += 2) {
+          s = _mm512_dpbusd_epi32(s, w[c], _mm512_set1_epi32(load4(xq + 4 * c)));
+          s1 = _mm512_dpbusd_epi32(s1, w[c + 1], _mm512_set1_epi32(load4(xq + 4 * c + 4)));
+        }
+        s = _mm512_add_epi32(s, s1);
+      } else {
+        for (int c = 0; c < 8; ++c) s = _mm512_dpbusd_epi32(s, w[c], _mm512_set1_epi32(load4(xq + 4 * c)));
+      }
+      // The _round_ forms (round to nearest, as the plain ones) keep GCC from
+      // contracting the multiply and add into an FMA, which would round once
+      // instead of twice and break equality with the scalar reference.
+      constexpr int kRn = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+      const __m512 scale = _mm512_mul_round_ps(dw, _mm512_set1_ps(x.d[bi]), kRn);
+      acc[t] = _mm512_add_round_ps(acc[t], _mm512_mul_round_ps(_mm512_cvtepi32_ps(s), scale, kRn), kRn);
+    }
+  }
+  for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + t * y_stride, rows, acc[t]);
+}
+
+template <bool kQ4>
+void gemm_panel(const uint8_t* panel, int64_t nb, const QuantActs& x, int nt, float* y, int64_t y_stride,
+                int n_rows) {
+  const __mmask16 rows = static_cast<__mmask16>((1u << n_rows) - 1);
+  int t0 = 0;
+  for (; t0 + kTile <= nt; t0 += kTile) {
+    const QuantActs xt{x.qs + t0 * x.qs_stride, x.d + t0 * x.blk_stride, x.corr + t0 * x.blk_stride, x.qs_stride,
+                       x.blk_stride};
+    tile<kTile, kQ4>(panel, nb, xt, y + t0 * y_stride, y_stride, rows);
+  }
+  const int left = nt - t0;
+  if (left == 0) return;
+  const QuantActs xt{x.qs + t0 * x.qs_stride, x.d + t0 * x.blk_stride, x.corr + t0 * x.blk_stride, x.qs_stride,
+                     x.blk_stride};
+  float* yt = y + t0 * y_stride;
+  switch (left) {
+    case 1: tile<1, kQ4>(panel, nb, xt, yt, y_stride, rows); break;
+    case 2: tile<2, kQ4>(panel, nb, xt, yt, y_stride, rows); break;
+    case 3: tile<3, kQ4>(panel, nb, xt, yt, y_stride, rows); break;
+    case 4: tile<4, kQ4>(panel, nb, xt, yt, y_stride, rows); break;
+    case 5: tile<5, kQ4>(panel, nb, xt, yt, y_stride, rows); break;
+    case 6: tile<6, kQ4>(panel, nb, xt, yt, y_stride, rows); break;
+    default: tile<7, kQ4>(panel, nb, xt, yt, y_stride, rows); break;
+  }
+}
+
+void gemm_panel_q4_0(const uint8_t* panel, int64_t nb, const QuantActs& x, int nt, float* y, int64_t y_stride,
+                     int n_rows) {
+  gemm_panel<true>(panel, nb, x, nt, y, y_stride, n_rows);
+}
+
+void gemm_panel_q8_0(const uint8_t* panel, int64_t nb, const QuantActs& x, int nt, float* y, int64_t y_stride,
+                     int n_rows) {
+  gemm_panel<false>(panel, nb, x, nt, y, y_stride, n_rows);
+}
+
+// ---- F16 weights, float activations -----------------------------------------
+
+// NP panels x NT tokens of accumulators, each a sequential FMA chain over the
+// columns. One token alone interleaves several panels so that enough
+// independent chains hide the FMA latency.
+template <int NP, int NT>
+void tile_f16(const uint8_t* panel, int64_t stride, int64_t cols, const float* x, int64_t x_stride, float* y,
+              int64_t y_stride, int n_rows) {
+  __m512 acc[NP][NT];
+  for (int p = 0; p < NP; ++p)
+    for (int t = 0; t < NT; ++t) acc[p][t] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < cols; ++i) {
+    for (int p = 0; p < NP; ++p) {
+      const uint16_t* w = reinterpret_cast<const uint16_t*>(panel + p * stride) + i * kPanelRows;
+      if (NT == 1 && (i & 1) == 0) _mm_prefetch(reinterpret_cast<const char*>(w + 32 * kPanelRows), _MM_HINT_T0);
+      const __m512 wv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(w)));
+      for (int t = 0; t < NT; ++t) acc[p][t] = _mm512_fmadd_ps(_mm512_set1_ps(x[t * x_stride + i]), wv, acc[p][t]);
+    }
+  }
+  for (int p = 0; p < NP; ++p) {
+    const int left = n_rows - p * kPanelRows;
+    if (left <= 0) break;
+    const __mmask16 m = left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1);
+    for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + t * y_stride + p * kPanelRows, m, acc[p][t]);
+  }
+}
+
+void gemm_panel_f16(const uint8_t* panel, int64_t stride, int n_panels, int64_t cols, const float* x,
+                    int64_t x_stride, int nt, float* y, int64_t y_stride, int n_rows) {
+  if (nt == 1) {
+    switch (n_panels) {
+      case 1: tile_f16<1, 1>(panel, stride, cols, x, x_stride, y, y_stride, n_rows); break;
+      case 2: tile_f16<2, 1>(panel, stride, cols, x, x_stride, y, y_stride, n_rows); break;
+      case 3: tile_f16<3, 1>(panel, stride, cols, x, x_stride, y, y_stride, n_rows); break;
+      default: tile_f16<4, 1>(panel, stride, cols, x, x_stride, y, y_stride, n_rows); break;
+    }
+    return;
+  }
+  constexpr int kT = 12;  // 12 accumulators + weights + broadcasts
+  for (int p = 0; p < n_panels; ++p) {
+    const uint8_t* pp = panel + p * stride;
+    float* yp = y + p * kPanelRows;
+    const int rows = n_rows - p * kPanelRows;
+    int t0 = 0;
+    for (; t0 + kT <= nt; t0 += kT) tile_f16<1, kT>(pp, stride, cols, x + t0 * x_stride, x_stride, yp + t0 * y_stride, y_stride, rows);
+    const float* xt = x + t0 * x_stride;
+    float* yt = yp + t0 * y_stride;
+    switch (nt - t0) {
+      case 0: break;
+      case 1: tile_f16<1, 1>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+      case 2: tile_f16<1, 2>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+      case 3: tile_f16<1, 3>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+      case 4: tile_f16<1, 4>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+      case 5: tile_f16<1, 5>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+      case 6: tile_f16<1, 6>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+      case 7: tile_f16<1, 7>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+      case 8: tile_f16<1, 8>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+      case 9: tile_f16<1, 9>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+      case 10: tile_f16<1, 10>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+      default: tile_f16<1, 11>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+    }
+  }
+}
+
+}  // namespace
+
+void install_avx512_gemm(TypeTraits* t) {
+  t[static_cast<int>(DType::F16)].gemm_panel_f32 = gemm_panel_f16;
+  t[static_cast<int>(DType::Q4_0)].gemm_panel = gemm_panel_q4_0;
+  t[static_cast<int>(DType::Q8_0)].gemm_panel = gemm_panel_q8_0;
+}
+
+}  // namespace lineage
