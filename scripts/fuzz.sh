@@ -57,7 +57,7 @@ for t in "${targets[@]}"; do
   [ "$t" = gguf_fuzz ] && maxlen=131072  # room for whole tiny models
   echo "== fuzz $t for ${secs}s"
   if ! ASAN_OPTIONS=detect_leaks=1 build-fuzz/fuzz/"$t" -max_total_time="$secs" -max_len=$maxlen \
-       -rss_limit_mb=4096 -timeout=20 -print_final_stats=1 \
+       -rss_limit_mb=4096 -timeout=60 -print_final_stats=1 \
        -artifact_prefix=build-fuzz/artifacts/"$t"- "${corpora[@]}" >build-fuzz/"$t".log 2>&1; then
     echo "FAILED: $t (see build-fuzz/$t.log and build-fuzz/artifacts/)"
     tail -40 build-fuzz/"$t".log

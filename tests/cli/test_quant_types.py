@@ -100,7 +100,7 @@ class LineageDequantizesLikeNumpy(unittest.TestCase):
 
     def check(self, name):
         out = os.path.join(self.dir, f"{name}-q8.gguf")
-        code, _, err = run("quantize", golden(name), out, "Q8_0", "-t", "2")
+        code, _, err = run("quantize", golden(name), out, "Q8_0", "--pure", "--reference-rounding", "-t", "2")
         self.assertEqual(code, 0, err)
         _, src = read_gguf(golden(name))
         _, ours = read_gguf(out)
