@@ -158,7 +158,11 @@ class CtrlC(unittest.TestCase):
         c = PtyChat("-m", self.model, "--temp", "0", "-t", "2", "-n", "4")
         self.addCleanup(c.kill)
         c.read_until(b">>> ")
-        c.send(b'"""\nnever sent\n')
+        # One line at a time, each acknowledged by the continuation prompt, so
+        # that Ctrl-C comes only once the block is really half typed.
+        c.send(b'"""\n')
+        c.read_until(b"... ")
+        c.send(b"never sent\n")
         c.read_until(b"never sent\n")
         c.read_until(b"... ")
         c.send(b"\x03")
