@@ -285,20 +285,7 @@ void add_chat(CLI::App& app) {
       ->check(CLI::Range(1, 1 << 24));
   c->add_option("-t,--threads", a->threads, "threads (default: physical cores)")->check(CLI::Range(1, 256));
   c->add_option("-b,--batch-size", a->batch, "prompt tokens per forward pass")->capture_default_str()->check(CLI::Range(1, 65536));
-  c->add_option("--temp", a->sampling.temperature, "temperature (0: greedy)")->capture_default_str()->check(CLI::Range(0.0f, 100.0f));
-  c->add_option("--top-k", a->sampling.top_k, "top-k (0: off)")->capture_default_str();
-  c->add_option("--top-p", a->sampling.top_p, "top-p (1: off)")->capture_default_str()->check(CLI::Range(0.0f, 1.0f));
-  c->add_option("--min-p", a->sampling.min_p, "min-p (0: off)")->capture_default_str()->check(CLI::Range(0.0f, 1.0f));
-  c->add_option("--repeat-penalty", a->sampling.repeat_penalty, "repetition penalty (1: off)")
-      ->capture_default_str()
-      ->check(CLI::Range(0.01f, 100.0f));
-  c->add_option("--repeat-last-n", a->sampling.repeat_last_n, "tokens the penalties look back over")->capture_default_str();
-  c->add_option("--frequency-penalty", a->sampling.frequency_penalty, "frequency penalty")
-      ->capture_default_str()
-      ->check(CLI::Range(-100.0f, 100.0f));
-  c->add_option("--presence-penalty", a->sampling.presence_penalty, "presence penalty")
-      ->capture_default_str()
-      ->check(CLI::Range(-100.0f, 100.0f));
+  add_sampling_options(c, a->sampling);
   c->add_option("-s,--seed", a->seed, "random seed (default: random)");
   c->add_option("--stop", a->stop, "stop string (repeatable; the model's own are always used)");
   c->callback([a] { chat_main(*a); });

@@ -6,6 +6,10 @@
 #include <string>
 #include <vector>
 
+namespace lineage {
+struct SamplerParams;
+}
+
 namespace lineage::cli {
 
 using AddCommandFn = void (*)(CLI::App& app);
@@ -17,6 +21,10 @@ struct CommandRegistrar {
 
 // Adds every registered subcommand to the root app, in order.
 void add_all_commands(CLI::App& app);
+
+// --temp, --top-k, --top-p, --min-p and the penalties, bound to s (which
+// must outlive the parse).
+void add_sampling_options(CLI::App* c, SamplerParams& s);
 
 // Parses "1,450,3681" (spaces allowed) into ids; Error on anything else.
 std::vector<int32_t> parse_id_list(const std::string& s);
