@@ -127,9 +127,8 @@ struct Scratch {
   std::vector<float> gate;    // [nb][max_ff]
   std::vector<float> up;      // [nb][max_ff]
   std::vector<float> rope;    // [nb][rope_dim] cos/sin table
-  std::vector<float> scores;  // [threads][n_keys]
 
-  Scratch(const ModelConfig& c, int nb, int n_keys, int threads)
+  Scratch(const ModelConfig& c, int nb)
       : x(static_cast<size_t>(nb) * c.n_embd),
         xn(x.size()),
         q(static_cast<size_t>(nb) * c.max_q_dim()),
@@ -139,8 +138,7 @@ struct Scratch {
         tmp(x.size()),
         gate(c.n_expert ? 0 : static_cast<size_t>(nb) * c.max_ff()),
         up(gate.size()),
-        rope(static_cast<size_t>(nb) * c.rope_dim),
-        scores(static_cast<size_t>(threads) * n_keys) {}
+        rope(static_cast<size_t>(nb) * c.rope_dim) {}
 };
 
 class LlamaModel final : public Model {
@@ -182,14 +180,12 @@ class LlamaModel final : public Model {
     // Positions from pos on are about to be overwritten; should anything
     // fail midway the cache must not claim them.
     int64_t total = 0;
-    int max_keys = 0;
     for (int i = 0; i < n_seqs; ++i) {
       seqs[i].cache->truncate(seqs[i].pos);
       total += seqs[i].n;
-      max_keys = std::max(max_keys, seqs[i].pos + seqs[i].n);
     }
     const int nb_max = static_cast<int>(std::min<int64_t>(total, kMaxBatch));
-    Scratch s(c, nb_max, max_keys, pool.size());
+    Scratch s(c, nb_max);
     std::vector<Segment> segs;
     std::vector<float> staged;  // logits of rows bound for several buffers
     int si = 0, off = 0;
@@ -259,6 +255,7 @@ class LlamaModel final : public Model {
     const ModelConfig& c = config_;
     const int64_t d = c.head_dim;
     float* x = s.x.data();
+    std::vector<AttentionSeq> att;
     for (const Segment& g : segs) {
       const SeqBatch& b = seqs[g.seq];
       embed(b.tokens + g.off, g.n, x + static_cast<size_t>(g.row0) * c.n_embd);
@@ -274,6 +271,7 @@ class LlamaModel final : public Model {
       apply(L.wk, s.xn.data(), nb, s.k.data(), pool);
       apply(L.wv, s.xn.data(), nb, s.v.data(), pool);
       const AttentionShape shape{c.n_head[l], c.n_head_kv[l], c.head_dim, c.sliding_window};
+      att.clear();
       for (const Segment& g : segs) {
         KVCache& cache = *seqs[g.seq].cache;
         const int64_t n_ctx = cache.n_ctx(), pos0 = seqs[g.seq].pos + g.off;
@@ -293,8 +291,9 @@ class LlamaModel final : public Model {
           }
         }
         const size_t r0 = static_cast<size_t>(g.row0) * qd;
-        attention(shape, s.q.data() + r0, kc, vc, n_ctx, pos0, g.n, s.att.data() + r0, s.scores.data(), pool);
+        att.push_back(AttentionSeq{s.q.data() + r0, kc, vc, n_ctx, pos0, g.n, s.att.data() + r0});
       }
+      attention_multi(shape, att.data(), static_cast<int>(att.size()), pool);
       apply(L.wo, s.att.data(), nb, s.tmp.data(), pool);
       add_f32(s.tmp.data(), x, static_cast<int64_t>(nb) * c.n_embd);
 

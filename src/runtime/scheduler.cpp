@@ -142,6 +142,7 @@ struct Scheduler::Impl {
   std::thread thread;
 
   void loop();
+  void fail_running(const char* what);
   void step();
   void run_embed(EmbedJob& job);
   void admit(Queued& q);
@@ -166,18 +167,23 @@ void Scheduler::Impl::loop() {
     try {
       step();
     } catch (const std::exception& e) {
-      // Something outside a single request's work failed (memory, most
-      // likely): end what is running rather than the thread.
-      for (auto& s : slots)
-        if (s->run) {
-          try {
-            finish(*s, "error", e.what());
-          } catch (...) {
-            s->run.reset();
-          }
-        }
+      fail_running(e.what());
+    } catch (...) {
+      fail_running("unknown error");
     }
   }
+}
+
+// Something outside a single request's work failed (memory, most likely):
+// what is running ends rather than the thread.
+void Scheduler::Impl::fail_running(const char* what) {
+  for (auto& s : slots)
+    if (s->run) {
+      try {
+        finish(*s, "error", what);
+      } catch (...) {
+      }
+    }
 }
 
 void Scheduler::Impl::step() {
