@@ -162,6 +162,38 @@ TEST(ModelBatchHidden, HiddenTimesOutputMatrixIsTheGoldenLogits) {
   }
 }
 
+// An architecture that only implements forward() gets the default
+// forward_batch, which runs the sequences one after another.
+class ForwardOnly final : public Model {
+ public:
+  explicit ForwardOnly(std::unique_ptr<Model> inner)
+      : Model(inner->file_ptr(), inner->config()), inner_(std::move(inner)) {}
+  void forward(const int32_t* tokens, int n, int pos, KVCache& cache, float* logits, bool all_logits,
+               ThreadPool& pool) const override {
+    inner_->forward(tokens, n, pos, cache, logits, all_logits, pool);
+  }
+
+ private:
+  std::unique_ptr<Model> inner_;
+};
+
+TEST(ModelBatchDefault, LoopsForwardAndRefusesHiddenStates) {
+  ForwardOnly model(load_model(shared_path("golden/llamacpp/tiny-11-Q4_0.gguf")));
+  const int nv = model.config().n_vocab;
+  ThreadPool pool(2);
+  check_batch_equals_alone(model, mixed_cases(nv), pool);
+  KVCache cache(model.config(), 8);
+  std::vector<float> hidden(static_cast<size_t>(model.config().n_embd));
+  const int32_t t = 1;
+  SeqBatch b;
+  b.tokens = &t;
+  b.n = 1;
+  b.cache = &cache;
+  b.hidden = hidden.data();
+  EXPECT_THROW(model.forward_batch(&b, 1, pool), Error);
+  EXPECT_EQ(cache.n_past(), 0);
+}
+
 TEST(ModelBatchErrors, ABadSequenceIsAnErrorAndWritesNothing) {
   auto model = load_model(shared_path("golden/llamacpp/tiny-11-F32.gguf"));
   const int nv = model->config().n_vocab;

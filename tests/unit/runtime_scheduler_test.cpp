@@ -455,6 +455,40 @@ TEST(RuntimeScheduler, EmbeddingsAreTheNormalizedMeanHiddenState) {
   EXPECT_THROW(sched.embed(std::vector<int32_t>(65, 1)), Error);
 }
 
+// A callback that throws ends its own request with "error"; the
+// scheduling thread goes on serving the others.
+TEST(RuntimeScheduler, AThrowingCallbackEndsOnlyItsRequest) {
+  SchedulerOptions so;
+  so.n_slots = 2;
+  so.n_ctx = 64;
+  const auto p = encode("ROMEO:\n");
+  const Alone alone = run_alone(p, greedy(12), 64);
+  Scheduler sched(demo(), so);
+  Outcome bad, good, after;
+  CompletionRequest r = request(p, greedy(12), bad, []() -> bool { throw std::runtime_error("client went away"); });
+  ASSERT_EQ(submit(sched, std::move(r)), Scheduler::Submit::ok);
+  ASSERT_EQ(submit(sched, request(p, greedy(12), good)), Scheduler::Submit::ok);
+  CompletionRequest thrower = request(p, greedy(3), after);
+  thrower.on_done = [&after](const CompletionResult& res) {
+    {
+      std::lock_guard<std::mutex> lk(after.mu);
+      after.res = res;
+      ++after.done_calls;
+      after.cv.notify_all();
+    }
+    throw std::runtime_error("on_done failed");
+  };
+  ASSERT_EQ(submit(sched, std::move(thrower)), Scheduler::Submit::ok);
+  sched.shutdown(60);
+  EXPECT_EQ(bad.res.stop_reason, "error");
+  EXPECT_NE(bad.res.error.find("client went away"), std::string::npos);
+  EXPECT_EQ(bad.done_calls, 1);
+  EXPECT_EQ(good.res.tokens, alone.res.tokens);
+  EXPECT_EQ(good.text, alone.text);
+  EXPECT_EQ(after.done_calls, 1);
+  EXPECT_EQ(after.res.stop_reason, "length");
+}
+
 TEST(RuntimeScheduler, BadInputIsAnErrorWithNoCallback) {
   SchedulerOptions so;
   so.n_slots = 1;
