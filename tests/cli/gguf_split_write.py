@@ -39,6 +39,12 @@ def _raw_layout(data):
     return version, kvs, tensors, align
 
 
+def kv_name(raw):
+    """The key of one raw key-value record from _raw_layout."""
+    n = struct.unpack_from("<Q", raw)[0]
+    return raw[8:8 + n].decode()
+
+
 def _string(s):
     b = s.encode()
     return struct.pack("<Q", len(b)) + b
