@@ -213,6 +213,32 @@ class Llama4(unittest.TestCase):
         got, _ = eval_logits(bare, self.ref["tokens"])
         self.assertTrue(got == want, "the file without lineage's keys computes other logits")  # no slow list diff
 
+    def test_bad_llama4_keys(self):
+        with open(self.f32, "rb") as f:
+            version, kvs, tensors, align = _raw_layout(f.read())
+
+        def u32(key, v):
+            return struct.pack("<Q", len(key)) + key.encode() + struct.pack("<II", 4, v)
+
+        def u32s(key, vs):
+            return (struct.pack("<Q", len(key)) + key.encode() + struct.pack("<IIQ", 9, 4, len(vs)) +
+                    b"".join(struct.pack("<I", v) for v in vs))
+
+        cases = [
+            ("llama4.no_rope_layers", u32s("llama4.no_rope_layers", [1, 1, 0]), "has 3 values"),
+            ("llama4.no_rope_layers", u32s("llama4.no_rope_layers", [1, 2, 1, 0]), "holds 2"),
+            ("llama4.interleave_moe_layer_step", u32("llama4.interleave_moe_layer_step", 0), "outside"),
+            ("llama4.expert_feed_forward_length", None, "missing metadata key llama4.expert_feed_forward_length"),
+        ]
+        for key, record, needle in cases:
+            path = os.path.join(self.dir, "badkey.gguf")
+            kept = [kv for kv in kvs if kv_name(kv) != key] + ([record] if record else [])
+            write_gguf(path, version, kept, tensors, align)
+            code, out, err = run("eval", "-m", path, "--ids", "1,2,3")
+            self.assertEqual(code, 1, err)
+            self.assertEqual(out, b"")
+            self.assertTrue(err.startswith("error: ") and needle in err and key in err, err)
+
     def test_conditional_generation_converts_the_text_model(self):
         st = read_safetensors(os.path.join(self.src, "model.safetensors"))
         weights = {"language_model." + k: v for k, v in st.items()}

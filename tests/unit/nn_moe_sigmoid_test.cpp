@@ -135,5 +135,33 @@ TEST(MoeSigmoid, ReadsOnlyTheChosenExperts) {
   }
 }
 
+TEST(MoeSoftmax, ReadsOnlyTheChosenExperts) {
+  // The Mixtral block (nn/moe.h) under the same trap: top-2 of 4 where the
+  // router can only rank experts 0 and 3 first, for decode and prefill.
+  const int embd = 16, ff = 24, n_expert = 4;
+  std::mt19937 rng(5);
+  Mat router{std::vector<float>(static_cast<size_t>(n_expert) * embd, -1.0f), n_expert, embd};
+  for (int c = 0; c < embd; ++c) router.v[0 * embd + c] = router.v[3 * embd + c] = 1.0f;
+  const Ffn e0 = random_ffn(ff, embd, rng), e3 = random_ffn(ff, embd, rng);
+  const FfnWeights none{Matrix{nullptr, DType::F32, ff, embd}, Matrix{nullptr, DType::F32, ff, embd},
+                        Matrix{nullptr, DType::F32, embd, ff}};
+  MoeWeights w;
+  w.router = router.view();
+  w.n_expert_used = 2;
+  w.experts = {e0.view(), none, none, e3.view()};
+  ThreadPool pool(1);
+  for (int n : {1, 9}) {
+    std::vector<float> x(static_cast<size_t>(n) * embd);
+    std::uniform_real_distribution<float> d(0.1f, 1.0f);
+    for (float& v : x) v = d(rng);
+    std::vector<float> out(x.size());
+    moe_ffn(w, x.data(), n, embd, out.data(), pool);
+    // Experts 0 and 3 tie in the router, so each gets weight 1/2.
+    std::vector<float> x0(x.begin(), x.begin() + embd);
+    std::vector<float> a = e0(x0), b = e3(x0);
+    for (int i = 0; i < embd; ++i) EXPECT_NEAR(out[i], 0.5f * (a[i] + b[i]), 1e-4f * (1 + std::fabs(a[i] + b[i])));
+  }
+}
+
 }  // namespace
 }  // namespace lineage
