@@ -1,5 +1,6 @@
 #include "convert/hf_convert.h"
 
+#include <algorithm>
 #include <cstring>
 #include <deque>
 #include <filesystem>
@@ -96,13 +97,23 @@ void produce_transposed(const OutTensor& t, const Part& p, uint8_t* dst) {
   const int64_t n = s.shape[0], R = s.shape[1], C = s.shape[2];
   const int64_t out_rows = t.dims[1];
   const size_t es = st_dtype_size(s.dtype), out_row = dtype_row_bytes(t.type, R);
-  std::vector<float> row(R);
+  // Output rows go in blocks, so each source row is read as one contiguous
+  // run per block rather than one element per output row (Scout's experts
+  // are [16][5120][16384]: element-wise strides would touch a new page each).
+  constexpr int64_t kBlock = 64;
+  std::vector<float> rows(static_cast<size_t>(kBlock) * R);
   for (int64_t m = 0; m < n; ++m) {
     const uint8_t* mat = s.data + static_cast<size_t>(m) * R * C * es;
-    for (int64_t r = 0; r < out_rows; ++r) {
-      for (int64_t c = 0; c < R; ++c) row[c] = load_element(mat + (static_cast<size_t>(c) * C + p.col0 + r) * es, s.dtype);
-      convert_row(reinterpret_cast<const uint8_t*>(row.data()), StDType::F32, dst, t.type, R);
-      dst += out_row;
+    for (int64_t r0 = 0; r0 < out_rows; r0 += kBlock) {
+      const int64_t nb = std::min(kBlock, out_rows - r0);
+      for (int64_t c = 0; c < R; ++c) {
+        const uint8_t* run = mat + (static_cast<size_t>(c) * C + p.col0 + r0) * es;
+        for (int64_t b = 0; b < nb; ++b) rows[b * R + c] = load_element(run + b * es, s.dtype);
+      }
+      for (int64_t b = 0; b < nb; ++b) {
+        convert_row(reinterpret_cast<const uint8_t*>(&rows[b * R]), StDType::F32, dst, t.type, R);
+        dst += out_row;
+      }
     }
   }
 }
