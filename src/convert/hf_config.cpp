@@ -65,6 +65,7 @@ class Keys {
     return v->get<bool>();
   }
   const std::string& where() const { return where_; }
+  const json& root() const { return j_; }
 
  private:
   const json& j_;
@@ -105,11 +106,72 @@ void read_rope(const Keys& k, HfConfig& c) {
     s.low_freq_factor = k.optional_number(*scaling, "low_freq_factor", 1e-6, 1e6, 1.0);
     s.high_freq_factor = k.optional_number(*scaling, "high_freq_factor", 1e-6, 1e6, 4.0);
     s.original_context = k.optional_number(*scaling, "original_max_position_embeddings", 1, 1e12, 8192);
-    if (s.low_freq_factor == s.high_freq_factor)
-      fail(k.where(), ": llama3 RoPE scaling needs low_freq_factor != high_freq_factor");
   } else {
     fail(k.where(), ": RoPE scaling type \"", type, "\" is not supported (supported: default, linear, llama3)");
   }
+}
+
+// Llama 4's text settings, defaulted as transformers' Llama4TextConfig
+// defaults them (the values of the released Scout and Maverick).
+void read_llama4(const Keys& k, HfConfig& c) {
+  const std::string& where = k.where();
+  c.n_ff_expert = c.n_ff;  // intermediate_size is the experts' width here
+  c.n_ff = k.optional_int("intermediate_size_mlp", 1, kMaxFf, 16384);
+  c.n_expert = k.optional_int("num_local_experts", 0, kMaxExperts, 16);
+  c.n_expert_used = c.n_expert ? k.optional_int("num_experts_per_tok", 1, c.n_expert, 1) : 0;
+  c.moe_step = k.optional_int("interleave_moe_layer_step", 1, c.n_layer, 1);
+  if (const json* m = k.get("moe_layers")) {
+    // The GGUF files state only the step, so the list must follow it.
+    std::vector<int64_t> want;
+    if (c.n_expert > 0)
+      for (int64_t l = c.moe_step - 1; l < c.n_layer; l += c.moe_step) want.push_back(l);
+    if (!m->is_array() || *m != json(want))
+      fail(where, ": moe_layers ", m->dump(), " is not every interleave_moe_layer_step-th layer (", json(want).dump(),
+           "); lineage supports only that pattern");
+  }
+  const json* nr = k.get("no_rope_layers");
+  if (nr && !(nr->is_array() && nr->empty())) {
+    if (!nr->is_array() || static_cast<int64_t>(nr->size()) != c.n_layer)
+      fail(where, ": key no_rope_layers must be a list of ", c.n_layer, " values");
+    for (const json& x : *nr) {
+      if (!x.is_number_integer() || (x.get<int64_t>() != 0 && x.get<int64_t>() != 1))
+        fail(where, ": key no_rope_layers holds ", x.dump(), " (1 = RoPE layer, 0 = NoPE layer)");
+      c.no_rope_layers.push_back(x.get<int64_t>());
+    }
+  } else {
+    const int64_t every = k.optional_int("no_rope_layer_interval", 1, kMaxLayers, 4);
+    for (int64_t l = 0; l < c.n_layer; ++l) c.no_rope_layers.push_back((l + 1) % every != 0);
+  }
+  c.chunk_size = k.optional_int("attention_chunk_size", 1, kMaxCtx, 0);
+  if (const json* lt = k.get("layer_types")) {
+    // Chunked exactly where RoPE is (transformers' own default), or
+    // nowhere; other mixes have no GGUF spelling.
+    if (!lt->is_array() || static_cast<int64_t>(lt->size()) != c.n_layer)
+      fail(where, ": key layer_types must be a list of ", c.n_layer, " values");
+    bool all_full = true, follows_rope = true;
+    for (int64_t l = 0; l < c.n_layer; ++l) {
+      const json& t = (*lt)[l];
+      if (!t.is_string() || (t != "full_attention" && t != "chunked_attention"))
+        fail(where, ": layer_types holds ", t.dump(), " (full_attention or chunked_attention)");
+      all_full = all_full && t == "full_attention";
+      follows_rope = follows_rope && (t == "chunked_attention") == (c.no_rope_layers[l] == 1);
+    }
+    if (all_full) c.chunk_size = 0;
+    else if (!follows_rope)
+      fail(where, ": layer_types must be chunked_attention exactly on the RoPE layers (or full_attention everywhere)");
+    else if (c.chunk_size == 0)
+      fail(where, ": layer_types has chunked layers but attention_chunk_size is not set");
+  } else if (!k.get("attention_chunk_size")) {
+    c.chunk_size = 8192;
+  }
+  // Early configs wrote a number here; transformers tests it for truth.
+  if (const json* tt = k.get("attn_temperature_tuning"); tt && tt->is_number())
+    c.temperature_tuning = tt->get<double>() != 0;
+  else
+    c.temperature_tuning = k.optional_bool("attn_temperature_tuning", true);
+  c.floor_scale = k.optional_number(k.root(), "floor_scale", 1e-6, 1e12, 8192);
+  c.attn_scale = k.optional_number(k.root(), "attn_scale", -1e6, 1e6, 0.1);
+  c.use_qk_norm = k.optional_bool("use_qk_norm", true);
 }
 
 }  // namespace
@@ -118,13 +180,21 @@ HfConfig parse_hf_config(const std::string& text, const std::string& where) {
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) fail(where, ": not well-formed JSON");
   if (!j.is_object()) fail(where, ": not a JSON object");
-  Keys k(j, where);
   HfConfig c;
 
-  const json* archs = k.get("architectures");
+  const json* archs = Keys(j, where).get("architectures");
   if (!archs || !archs->is_array() || archs->empty() || !(*archs)[0].is_string())
     fail(where, ": missing key architectures (a list naming the model class)");
   c.arch_name = (*archs)[0].get<std::string>();
+  // The multimodal Llama 4 keeps its language model's settings in
+  // text_config and its weights under language_model.
+  const json* text_cfg = &j;
+  if (c.arch_name == "Llama4ForConditionalGeneration") {
+    text_cfg = Keys(j, where).get("text_config");
+    if (!text_cfg || !text_cfg->is_object()) fail(where, ": missing key text_config (an object)");
+    c.tensor_prefix = "language_model.";
+  }
+  Keys k(*text_cfg, where);
   // Defaults below are those of each architecture's transformers config class.
   double default_eps = 1e-6, default_theta = 10000.0;
   if (c.arch_name == "LlamaForCausalLM") {
@@ -135,9 +205,14 @@ HfConfig parse_hf_config(const std::string& text, const std::string& where) {
     c.arch = HfArch::Mixtral;
     default_eps = 1e-5;
     default_theta = 1e6;
+  } else if (c.arch_name == "Llama4ForCausalLM" || c.arch_name == "Llama4ForConditionalGeneration") {
+    c.arch = HfArch::Llama4;
+    default_eps = 1e-5;
+    default_theta = 500000.0;
   } else {
     fail(where, ": architecture \"", c.arch_name,
-         "\" is not supported (supported: LlamaForCausalLM, MistralForCausalLM, MixtralForCausalLM)");
+         "\" is not supported (supported: LlamaForCausalLM, MistralForCausalLM, MixtralForCausalLM, Llama4ForCausalLM, "
+         "Llama4ForConditionalGeneration)");
   }
 
   if (const json* act = k.get("hidden_act"); act && (!act->is_string() || act->get<std::string>() != "silu"))
@@ -163,7 +238,7 @@ HfConfig parse_hf_config(const std::string& text, const std::string& where) {
   }
   if (c.head_dim % 2 != 0) fail(where, ": head size ", c.head_dim, " is odd; RoPE needs pairs");
   c.n_ctx = k.optional_int("max_position_embeddings", 1, kMaxCtx, 0);
-  c.norm_eps = k.optional_number(j, "rms_norm_eps", 0.0, 1.0, default_eps);
+  c.norm_eps = k.optional_number(*text_cfg, "rms_norm_eps", 0.0, 1.0, default_eps);
   c.rope_theta = default_theta;
   read_rope(k, c);
   c.tie_embeddings = k.optional_bool("tie_word_embeddings", false);
@@ -173,9 +248,14 @@ HfConfig parse_hf_config(const std::string& text, const std::string& where) {
     c.n_expert = k.required_int("num_local_experts", 1, kMaxExperts);
     c.n_expert_used = k.required_int("num_experts_per_tok", 1, c.n_expert);
   }
+  if (c.arch == HfArch::Llama4) read_llama4(k, c);
 
-  if (const json* b = k.get("bos_token_id"); b && b->is_number_integer()) c.bos_id = b->get<int64_t>();
-  if (const json* e = k.get("eos_token_id")) {
+  // Token ids may sit beside text_config rather than in it.
+  Keys top(j, where);
+  const json* bos = k.get("bos_token_id") ? k.get("bos_token_id") : top.get("bos_token_id");
+  const json* eos = k.get("eos_token_id") ? k.get("eos_token_id") : top.get("eos_token_id");
+  if (const json* b = bos; b && b->is_number_integer()) c.bos_id = b->get<int64_t>();
+  if (const json* e = eos) {
     if (e->is_number_integer()) c.eos_ids.push_back(e->get<int64_t>());
     else if (e->is_array())
       for (const json& x : *e)
@@ -209,6 +289,10 @@ std::vector<float> llama3_rope_factors(const HfConfig& c) {
       factor = 1;
     } else if (wavelen > low_wavelen) {
       factor = s.factor;
+    } else if (s.high_freq_factor == s.low_freq_factor) {
+      // Llama 4 Scout sets both to 1: the two bands meet, and a wavelength
+      // exactly on the edge keeps its frequency.
+      factor = 1;
     } else {
       const double smooth = (s.original_context / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
       factor = 1 / ((1 - smooth) / s.factor + smooth);

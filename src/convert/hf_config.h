@@ -11,7 +11,7 @@
 
 namespace lineage {
 
-enum class HfArch { Llama, Mistral, Mixtral };
+enum class HfArch { Llama, Mistral, Mixtral, Llama4 };
 
 struct HfRopeScaling {
   std::string type = "none";  // none, linear, llama3
@@ -40,6 +40,18 @@ struct HfConfig {
   int64_t sliding_window = 0;   // 0: full attention
   int64_t n_expert = 0;
   int64_t n_expert_used = 0;
+  // Llama 4 (text part). n_ff is then the dense layers' width
+  // (intermediate_size_mlp) and n_ff_expert that of each expert and of the
+  // shared expert (intermediate_size).
+  std::string tensor_prefix;     // "language_model." for Llama4ForConditionalGeneration
+  int64_t n_ff_expert = 0;
+  int64_t moe_step = 1;          // layer i is MoE iff (i + 1) % moe_step == 0
+  int64_t chunk_size = 0;        // attention_chunk_size; 0: no chunked layers
+  std::vector<int64_t> no_rope_layers;  // [n_layer], 1 = RoPE layer, 0 = NoPE layer
+  bool temperature_tuning = true;
+  double floor_scale = 8192;
+  double attn_scale = 0.1;
+  bool use_qk_norm = true;
   // Special token ids as config.json lists them (eos may be several).
   int64_t bos_id = -1;
   std::vector<int64_t> eos_ids;

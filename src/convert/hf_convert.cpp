@@ -1,5 +1,6 @@
 #include "convert/hf_convert.h"
 
+#include <algorithm>
 #include <cstring>
 #include <deque>
 #include <filesystem>
@@ -20,6 +21,11 @@ namespace {
 struct Part {
   const StTensor* src = nullptr;
   int64_t perm_heads = 0;  // > 0: rows are Q/K of this many heads, permuted
+  // Transposed slices (Llama 4 experts): src is [n][R][C] and output
+  // matrix m takes columns col0 .. col0 + out_rows - 1 of src[m] as its
+  // rows, so each output row has R values.
+  bool transpose = false;
+  int64_t col0 = 0;
 };
 
 struct OutTensor {
@@ -84,9 +90,42 @@ int64_t permuted_source_row(int64_t r, int64_t head_dim) {
   return h * head_dim + (w % 2) * (head_dim / 2) + w / 2;
 }
 
+// Writes the transposed slice p of a 3-D source into an output of dims
+// {R, out_rows, n}: out[m][r][c] = src[m][c][col0 + r].
+void produce_transposed(const OutTensor& t, const Part& p, uint8_t* dst) {
+  const StTensor& s = *p.src;
+  const int64_t n = s.shape[0], R = s.shape[1], C = s.shape[2];
+  const int64_t out_rows = t.dims[1];
+  const size_t es = st_dtype_size(s.dtype), out_row = dtype_row_bytes(t.type, R);
+  // Output rows go in blocks, so each source row is read as one contiguous
+  // run per block rather than one element per output row (Scout's experts
+  // are [16][5120][16384]: element-wise strides would touch a new page each).
+  constexpr int64_t kBlock = 64;
+  std::vector<float> rows(static_cast<size_t>(kBlock) * R);
+  for (int64_t m = 0; m < n; ++m) {
+    const uint8_t* mat = s.data + static_cast<size_t>(m) * R * C * es;
+    for (int64_t r0 = 0; r0 < out_rows; r0 += kBlock) {
+      const int64_t nb = std::min(kBlock, out_rows - r0);
+      for (int64_t c = 0; c < R; ++c) {
+        const uint8_t* run = mat + (static_cast<size_t>(c) * C + p.col0 + r0) * es;
+        for (int64_t b = 0; b < nb; ++b) rows[b * R + c] = load_element(run + b * es, s.dtype);
+      }
+      for (int64_t b = 0; b < nb; ++b) {
+        convert_row(reinterpret_cast<const uint8_t*>(&rows[b * R]), StDType::F32, dst, t.type, R);
+        dst += out_row;
+      }
+    }
+  }
+}
+
 void produce(const OutTensor& t, const HfCheckpoint& ck, uint8_t* dst) {
   if (t.parts.empty()) {
     std::memcpy(dst, t.generated.data(), t.generated.size() * sizeof(float));
+    return;
+  }
+  if (t.parts.size() == 1 && t.parts[0].transpose) {
+    produce_transposed(t, t.parts[0], dst);
+    ck.release(*t.parts[0].src);
     return;
   }
   const int64_t cols = t.dims[0];
@@ -145,6 +184,19 @@ class Planner {
     push(std::move(t));
   }
 
+  // A stacked [n][R][C] source, transposed per matrix: output dims
+  // {R, rows, n} from columns col0 .. col0 + rows - 1. The source may be
+  // shared by several outputs (gate and up halves), so it is taken once.
+  void add_transposed(const std::string& name, const StTensor& src, int64_t rows, int64_t col0) {
+    OutTensor t;
+    t.name = name;
+    t.dims = {src.shape[1], rows, src.shape[0]};
+    t.type = pick_type(name, t.dims.size());
+    Part part{&src, 0, true, col0};
+    t.parts.push_back(part);
+    push(std::move(t));
+  }
+
   void add_generated(const std::string& name, std::vector<float> values) {
     OutTensor t;
     t.name = name;
@@ -183,8 +235,59 @@ class Planner {
   std::set<std::string> used_;
 };
 
+// Llama 4 (text): Q and K already rotate adjacent pairs, so no permutation;
+// experts come stacked, gate and up fused as [n_expert][n_embd][2 * ff]
+// (gate first) and down as [n_expert][ff][n_embd], i.e. transposed against
+// GGUF's [rows][cols] per expert.
+void plan_llama4(const HfConfig& c, Planner& p) {
+  const int64_t E = c.n_embd, hd = c.head_dim, F = c.n_ff, FE = c.n_ff_expert;
+  const std::string m = c.tensor_prefix + "model.";
+  if (c.rope_scaling.type == "llama3") p.add_generated("rope_freqs.weight", llama3_rope_factors(c));
+  p.add("token_embd.weight", m + "embed_tokens.weight", {c.n_vocab, E});
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    const std::string hf = m + "layers." + std::to_string(l) + ".";
+    const std::string g = "blk." + std::to_string(l) + ".";
+    p.add(g + "attn_norm.weight", hf + "input_layernorm.weight", {E});
+    p.add(g + "attn_q.weight", hf + "self_attn.q_proj.weight", {c.n_head * hd, E});
+    p.add(g + "attn_k.weight", hf + "self_attn.k_proj.weight", {c.n_head_kv * hd, E});
+    p.add(g + "attn_v.weight", hf + "self_attn.v_proj.weight", {c.n_head_kv * hd, E});
+    p.add(g + "attn_output.weight", hf + "self_attn.o_proj.weight", {E, c.n_head * hd});
+    p.add(g + "ffn_norm.weight", hf + "post_attention_layernorm.weight", {E});
+    const std::string ff = hf + "feed_forward.";
+    if (c.n_expert == 0 || (l + 1) % c.moe_step != 0) {
+      p.add(g + "ffn_gate.weight", ff + "gate_proj.weight", {F, E});
+      p.add(g + "ffn_up.weight", ff + "up_proj.weight", {F, E});
+      p.add(g + "ffn_down.weight", ff + "down_proj.weight", {E, F});
+      continue;
+    }
+    p.add(g + "ffn_gate_inp.weight", ff + "router.weight", {c.n_expert, E});
+    const StTensor& gate_up = p.take(ff + "experts.gate_up_proj", {c.n_expert, E, 2 * FE});
+    const StTensor& down = p.take(ff + "experts.down_proj", {c.n_expert, FE, E});
+    p.add_transposed(g + "ffn_gate_exps.weight", gate_up, FE, 0);
+    p.add_transposed(g + "ffn_up_exps.weight", gate_up, FE, FE);
+    p.add_transposed(g + "ffn_down_exps.weight", down, E, 0);
+    p.add(g + "ffn_gate_shexp.weight", ff + "shared_expert.gate_proj.weight", {FE, E});
+    p.add(g + "ffn_up_shexp.weight", ff + "shared_expert.up_proj.weight", {FE, E});
+    p.add(g + "ffn_down_shexp.weight", ff + "shared_expert.down_proj.weight", {E, FE});
+  }
+  p.add("output_norm.weight", m + "norm.weight", {E});
+}
+
 void plan_tensors(const HfConfig& c, const HfCheckpoint& ck, Planner& p) {
   const int64_t E = c.n_embd, hd = c.head_dim, F = c.n_ff;
+  if (c.arch == HfArch::Llama4) {
+    plan_llama4(c, p);
+    const std::string head = c.tensor_prefix + "lm_head.weight";
+    if (!c.tie_embeddings && ck.find(head)) p.add("output.weight", head, {c.n_vocab, E});
+    for (const auto& [name, t] : ck.tensors()) {
+      if (p.used().count(name)) continue;
+      if (name == head && c.tie_embeddings) continue;
+      // The vision tower and its projector are another model (an mmproj file).
+      if (name.rfind("vision_model.", 0) == 0 || name.rfind("multi_modal_projector.", 0) == 0) continue;
+      fail("tensor '", name, "' is not part of a ", c.arch_name, " as lineage converts it");
+    }
+    return;
+  }
   if (c.rope_scaling.type == "llama3") p.add_generated("rope_freqs.weight", llama3_rope_factors(c));
   p.add("token_embd.weight", "model.embed_tokens.weight", {c.n_vocab, E});
   for (int64_t l = 0; l < c.n_layer; ++l) {
@@ -231,34 +334,54 @@ int file_type_of(DType t) {
   }
 }
 
+// lineage's own keys for what published Llama 4 files leave to the engine
+// (their meaning and defaults are documented in model/llama4.cpp).
+void set_llama4_keys(GGUFWriter& w, const HfConfig& c) {
+  w.set_u32("llama4.interleave_moe_layer_step", static_cast<uint32_t>(c.moe_step));
+  if (c.n_expert > 0) w.set_u32("llama4.expert_feed_forward_length", static_cast<uint32_t>(c.n_ff_expert));
+  w.set_u32("llama4.attention.chunk_size", static_cast<uint32_t>(c.chunk_size));
+  GGUFValue nope;
+  nope.type = GGUFType::ARRAY;
+  nope.elem_type = GGUFType::U32;
+  nope.ints = c.no_rope_layers;
+  w.set("llama4.no_rope_layers", nope);
+  w.set_bool("llama4.attention.temperature_tuning", c.temperature_tuning);
+  w.set_f32("llama4.attention.floor_scale", static_cast<float>(c.floor_scale));
+  w.set_f32("llama4.attention.attn_scale", static_cast<float>(c.attn_scale));
+  w.set_bool("llama4.use_qk_norm", c.use_qk_norm);
+}
+
 void set_model_keys(GGUFWriter& w, const HfConfig& c, DType type, const std::string& name) {
-  w.set_string("general.architecture", "llama");
+  const std::string arch = c.arch == HfArch::Llama4 ? "llama4" : "llama";
+  const std::string a = arch + ".";
+  w.set_string("general.architecture", arch);
   w.set_string("general.type", "model");
   w.set_string("general.name", name);
-  if (c.n_ctx > 0) w.set_u32("llama.context_length", static_cast<uint32_t>(c.n_ctx));
-  w.set_u32("llama.block_count", static_cast<uint32_t>(c.n_layer));
-  w.set_u32("llama.embedding_length", static_cast<uint32_t>(c.n_embd));
-  w.set_u32("llama.feed_forward_length", static_cast<uint32_t>(c.n_ff));
-  w.set_u32("llama.attention.head_count", static_cast<uint32_t>(c.n_head));
-  w.set_u32("llama.attention.head_count_kv", static_cast<uint32_t>(c.n_head_kv));
-  w.set_f32("llama.rope.freq_base", static_cast<float>(c.rope_theta));
-  w.set_f32("llama.attention.layer_norm_rms_epsilon", static_cast<float>(c.norm_eps));
+  if (c.n_ctx > 0) w.set_u32(a + "context_length", static_cast<uint32_t>(c.n_ctx));
+  w.set_u32(a + "block_count", static_cast<uint32_t>(c.n_layer));
+  w.set_u32(a + "embedding_length", static_cast<uint32_t>(c.n_embd));
+  w.set_u32(a + "feed_forward_length", static_cast<uint32_t>(c.n_ff));
+  w.set_u32(a + "attention.head_count", static_cast<uint32_t>(c.n_head));
+  w.set_u32(a + "attention.head_count_kv", static_cast<uint32_t>(c.n_head_kv));
+  w.set_f32(a + "rope.freq_base", static_cast<float>(c.rope_theta));
+  w.set_f32(a + "attention.layer_norm_rms_epsilon", static_cast<float>(c.norm_eps));
   if (c.n_expert > 0) {
-    w.set_u32("llama.expert_count", static_cast<uint32_t>(c.n_expert));
-    w.set_u32("llama.expert_used_count", static_cast<uint32_t>(c.n_expert_used));
+    w.set_u32(a + "expert_count", static_cast<uint32_t>(c.n_expert));
+    w.set_u32(a + "expert_used_count", static_cast<uint32_t>(c.n_expert_used));
   }
   if (c.head_dim_given) {
-    w.set_u32("llama.attention.key_length", static_cast<uint32_t>(c.head_dim));
-    w.set_u32("llama.attention.value_length", static_cast<uint32_t>(c.head_dim));
+    w.set_u32(a + "attention.key_length", static_cast<uint32_t>(c.head_dim));
+    w.set_u32(a + "attention.value_length", static_cast<uint32_t>(c.head_dim));
   }
   w.set_u32("general.file_type", static_cast<uint32_t>(file_type_of(type)));
-  w.set_u32("llama.vocab_size", static_cast<uint32_t>(c.n_vocab));
-  w.set_u32("llama.rope.dimension_count", static_cast<uint32_t>(c.head_dim));
+  w.set_u32(a + "vocab_size", static_cast<uint32_t>(c.n_vocab));
+  w.set_u32(a + "rope.dimension_count", static_cast<uint32_t>(c.head_dim));
   if (c.rope_scaling.type == "linear") {
-    w.set_string("llama.rope.scaling.type", "linear");
-    w.set_f32("llama.rope.scaling.factor", static_cast<float>(c.rope_scaling.factor));
+    w.set_string(a + "rope.scaling.type", "linear");
+    w.set_f32(a + "rope.scaling.factor", static_cast<float>(c.rope_scaling.factor));
   }
-  if (c.sliding_window > 0) w.set_u32("llama.attention.sliding_window", static_cast<uint32_t>(c.sliding_window));
+  if (c.sliding_window > 0) w.set_u32(a + "attention.sliding_window", static_cast<uint32_t>(c.sliding_window));
+  if (c.arch == HfArch::Llama4) set_llama4_keys(w, c);
   w.set_u32("general.quantization_version", 2);
 }
 

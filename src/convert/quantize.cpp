@@ -18,7 +18,9 @@ QuantizeReport quantize_file(const std::string& in, const std::string& out, cons
   auto f = GGUFFile::open(in);
   const QuantPlan plan(preset, *f);
   GGUFWriter w;
-  for (const auto& [key, v] : f->metadata()) w.set(key, v);
+  // A split model's parts come out as one file, which must not claim parts.
+  for (const auto& [key, v] : f->metadata())
+    if (key.rfind("split.", 0) != 0) w.set(key, v);
   w.set_u32("general.quantization_version", 2);
   w.set_u32("general.file_type", static_cast<uint32_t>(preset.file_type));
 

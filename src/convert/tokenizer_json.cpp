@@ -34,6 +34,9 @@ const KnownPre kKnownPre[] = {
      "llama-bpe"},
     {R"re((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)re",
      "qwen2"},
+    // Llama 4's tokenizer.json (the o200k expression GPT-4o also uses).
+    {R"re([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)re",
+     "llama4"},
 };
 
 std::optional<json> read_json_file(const std::string& path) {
@@ -136,7 +139,7 @@ std::string pre_tokenizer_name(const json& tj, const std::string& where) {
   if (!regex.empty()) {
     for (const KnownPre& k : kKnownPre)
       if (regex == k.regex) return k.name;
-    fail(where, ": the pre-tokenizer expression ", json(regex).dump(), " is not one lineage knows (known: Llama 3, Qwen 2, GPT-2)");
+    fail(where, ": the pre-tokenizer expression ", json(regex).dump(), " is not one lineage knows (known: Llama 3, Qwen 2, Llama 4, GPT-2)");
   }
   if (byte_level_regex) return "gpt-2";
   fail(where, ": byte-level BPE without a pre-tokenizer lineage knows");
@@ -389,11 +392,15 @@ bool add_hf_vocab(GGUFWriter& w, const std::string& dir, int64_t n_vocab) {
         if (x.is_number_integer() && x.get<int64_t>() >= 0 && x.get<int64_t>() < n &&
             (!ids.count("eos") || x.get<int64_t>() != ids["eos"]))
           extra.push_back(x.get<int64_t>());
-    // Named tokens first: Llama 3.1 lists <|eom_id|> before <|eot_id|>.
+    // Named tokens first: Llama 3.1 lists <|eom_id|> before <|eot_id|>
+    // (Llama 4: <|eom|> before <|eot|>, and <|eot|> is also its
+    // tokenizer's EOS, so that one counts too).
     int64_t eot = -1, eom = -1;
-    for (int64_t id : extra) {
-      if (b.tokens[id] == "<|eom_id|>") eom = id;
-      if (b.tokens[id] == "<|eot_id|>") eot = id;
+    std::vector<int64_t> named = extra;
+    if (ids.count("eos")) named.push_back(ids["eos"]);
+    for (int64_t id : named) {
+      if (b.tokens[id] == "<|eom_id|>" || b.tokens[id] == "<|eom|>") eom = id;
+      if (b.tokens[id] == "<|eot_id|>" || b.tokens[id] == "<|eot|>") eot = id;
     }
     for (int64_t id : extra)
       if (eot < 0 && id != eom) eot = id;

@@ -84,6 +84,11 @@ class GGUFFile {
   const std::vector<int64_t>* get_int_array(const std::string& key) const;
   const std::vector<double>* get_float_array(const std::string& key) const;
 
+  // Parts of a split model (NAME-00001-of-0000N.gguf ...): opening the
+  // first part opens the others beside it and lists their tensors here too,
+  // each read from its own part's map; 1 for an ordinary file.
+  int split_count() const { return static_cast<int>(parts_.size()) + 1; }
+
   const std::vector<GGUFTensor>& tensors() const { return tensors_; }
   const GGUFTensor* find_tensor(const std::string& name) const;
   // Error naming the tensor and the file when it is missing.
@@ -91,6 +96,9 @@ class GGUFFile {
 
  private:
   GGUFFile() = default;
+  static std::unique_ptr<GGUFFile> open_one(const std::string& path, bool populate);  // one file, split or not
+  void load_split_parts(bool populate);  // gguf_split.cpp
+  std::vector<std::unique_ptr<GGUFFile>> parts_;  // parts 2..N of a split model
   std::string path_;
   std::unique_ptr<MappedFile> map_;
   const uint8_t* base_ = nullptr;

@@ -228,7 +228,7 @@ class GGUFParser {
   }
 };
 
-std::unique_ptr<GGUFFile> GGUFFile::open(const std::string& path, bool populate) {
+std::unique_ptr<GGUFFile> GGUFFile::open_one(const std::string& path, bool populate) {
   auto map = std::make_unique<MappedFile>(path, populate);
   std::unique_ptr<GGUFFile> g(new GGUFFile());
   g->path_ = path;
@@ -236,6 +236,12 @@ std::unique_ptr<GGUFFile> GGUFFile::open(const std::string& path, bool populate)
   g->size_ = map->size();
   g->map_ = std::move(map);
   GGUFParser::parse(*g);
+  return g;
+}
+
+std::unique_ptr<GGUFFile> GGUFFile::open(const std::string& path, bool populate) {
+  std::unique_ptr<GGUFFile> g = open_one(path, populate);
+  if (g->has("split.count")) g->load_split_parts(populate);
   return g;
 }
 

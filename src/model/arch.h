@@ -8,5 +8,6 @@ class GGUFFile;
 class Model;
 
 std::unique_ptr<Model> load_llama(std::shared_ptr<const GGUFFile> file);
+std::unique_ptr<Model> load_llama4(std::shared_ptr<const GGUFFile> file);
 
 }  // namespace lineage

