@@ -1,5 +1,7 @@
 #include "model/model.h"
 
+#include <vector>
+
 #include "core/error.h"
 #include "gguf/gguf.h"
 #include "model/arch.h"
@@ -39,6 +41,40 @@ void Model::check_forward_args(const int32_t* tokens, int n, int pos, const KVCa
   for (int i = 0; i < n; ++i)
     if (tokens[i] < 0 || tokens[i] >= c.n_vocab)
       fail("forward: token id ", tokens[i], " at index ", i, " is outside the vocabulary [0, ", c.n_vocab, ")");
+}
+
+void Model::check_batch_args(const SeqBatch* seqs, int n_seqs) const {
+  if (n_seqs <= 0 || !seqs) fail("forward_batch: needs at least one sequence, got ", n_seqs);
+  for (int i = 0; i < n_seqs; ++i) {
+    const SeqBatch& s = seqs[i];
+    if (!s.cache) fail("forward_batch: sequence ", i, " has no KV cache");
+    for (int j = 0; j < i; ++j)
+      if (seqs[j].cache == s.cache) fail("forward_batch: sequences ", j, " and ", i, " share one KV cache");
+    // A missing logits buffer is allowed here; the shared check wants one.
+    static const float dummy = 0;
+    try {
+      check_forward_args(s.tokens, s.n, s.pos, *s.cache, s.logits ? s.logits : &dummy);
+    } catch (const Error& e) {
+      fail("sequence ", i, ": ", e.what());
+    }
+  }
+}
+
+void Model::forward_batch(const SeqBatch* seqs, int n_seqs, ThreadPool& pool) const {
+  check_batch_args(seqs, n_seqs);
+  for (int i = 0; i < n_seqs; ++i)
+    if (seqs[i].hidden)
+      fail("forward_batch: architecture \"", config_.arch, "\" does not return hidden states (sequence ", i, ")");
+  std::vector<float> scratch;
+  for (int i = 0; i < n_seqs; ++i) {
+    const SeqBatch& s = seqs[i];
+    float* logits = s.logits;
+    if (!logits) {
+      scratch.resize(static_cast<size_t>(config_.n_vocab));
+      logits = scratch.data();
+    }
+    forward(s.tokens, s.n, s.pos, *s.cache, logits, s.logits && s.all_logits, pool);
+  }
 }
 
 }  // namespace lineage

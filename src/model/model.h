@@ -12,6 +12,22 @@ class GGUFFile;
 class KVCache;
 class ThreadPool;
 
+// One sequence's part of a multi-sequence forward pass: tokens[0..n) at
+// positions pos .. pos+n-1 of its own cache (the same rules as forward()).
+struct SeqBatch {
+  const int32_t* tokens = nullptr;
+  int n = 0;
+  int pos = 0;
+  KVCache* cache = nullptr;  // distinct for every sequence of one call
+  // n_vocab floats per position when all_logits, else the last position's;
+  // null when no logits are wanted (a prompt slice that is not the last).
+  float* logits = nullptr;
+  bool all_logits = false;
+  // When not null: n * n_embd floats, the final normed hidden state of every
+  // position (what the output matrix multiplies), for embeddings.
+  float* hidden = nullptr;
+};
+
 class Model {
  public:
   virtual ~Model() = default;
@@ -36,10 +52,21 @@ class Model {
   virtual void forward(const int32_t* tokens, int n, int pos, KVCache& cache, float* logits, bool all_logits,
                        ThreadPool& pool) const = 0;
 
+  // Runs several independent sequences in one pass. A sequence's results
+  // are bitwise those forward() gives it alone, whatever else is in the
+  // batch. Every sequence is checked before anything is written; a bad one
+  // is an Error naming its index. This default runs forward() once per
+  // sequence and supports no hidden-state output; architectures override it
+  // to read each weight matrix once for all rows.
+  virtual void forward_batch(const SeqBatch* seqs, int n_seqs, ThreadPool& pool) const;
+
  protected:
   Model(std::shared_ptr<const GGUFFile> file, ModelConfig config);
   // The argument checks every architecture's forward() starts with.
   void check_forward_args(const int32_t* tokens, int n, int pos, const KVCache& cache, const float* logits) const;
+  // The same for every sequence of a batch (a null logits pointer is
+  // allowed there), and no cache used twice.
+  void check_batch_args(const SeqBatch* seqs, int n_seqs) const;
 
   std::shared_ptr<const GGUFFile> file_;
   ModelConfig config_;

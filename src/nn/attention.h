@@ -23,4 +23,21 @@ struct AttentionShape {
 void attention(const AttentionShape& s, const float* q, const float* k, const float* v, int64_t n_ctx, int64_t pos0,
                int64_t n, float* out, float* scores, ThreadPool& pool);
 
+// One sequence of a multi-sequence attention call: the arguments of
+// attention() above, each sequence with its own cache and positions.
+struct AttentionSeq {
+  const float* q = nullptr;
+  const float* k = nullptr;
+  const float* v = nullptr;
+  int64_t n_ctx = 0;
+  int64_t pos0 = 0;
+  int64_t n = 0;
+  float* out = nullptr;
+};
+
+// Every sequence's attention with one hand-out of work to the pool (a batch
+// of many one-token sequences would otherwise wake it once per sequence).
+// Each row's result is the one attention() gives it.
+void attention_multi(const AttentionShape& s, const AttentionSeq* seqs, int n_seqs, ThreadPool& pool);
+
 }  // namespace lineage
