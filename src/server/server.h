@@ -48,7 +48,10 @@ class Server {
   int bind();
   // Serves until stop(); returns once every open request has finished.
   void run();
-  // Stops accepting connections (any thread; run() then drains).
+  // True once run() accepts connections (until it returns).
+  bool running() const;
+  // Stops accepting connections (any thread; run() then drains). Has no
+  // effect before running() is true.
   void stop();
 
  private:
