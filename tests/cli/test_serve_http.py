@@ -12,7 +12,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from serve_common import Server, metrics, model_without_stop_string, sse_events  # noqa: E402
+from cli_common import run  # noqa: E402
+from serve_common import MODEL, Server, metrics, model_without_stop_string, sse_events  # noqa: E402
 
 USER = [{"role": "user", "content": "Good morrow."}]
 
@@ -230,6 +231,23 @@ class ServeLimits(unittest.TestCase):
     def test_sigint_when_idle_exits_0(self):
         s = Server()
         self.assertEqual(s.stop(signal.SIGINT), 0, "".join(s.log))
+
+
+class ServeBadStart(unittest.TestCase):
+    def test_bad_invocations_fail_cleanly(self):
+        code, out, err = run("serve", "-m", "/nonexistent/model.gguf", "--port", "0")
+        self.assertEqual(code, 1)
+        self.assertIn("error: /nonexistent/model.gguf", err)
+        self.assertEqual(out, b"")
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen(1)
+            code, out, err = run("serve", "-m", MODEL, "--port", str(busy.getsockname()[1]))
+        self.assertEqual(code, 1)
+        self.assertIn("error: cannot listen on 127.0.0.1:", err)
+        code, _, err = run("serve", "-m", MODEL, "--parallel", "0")
+        self.assertNotEqual(code, 0)
+        self.assertIn("parallel", err)
 
 
 if __name__ == "__main__":
