@@ -4,7 +4,7 @@
 # (tests/npm) come from the npm registry. Nothing is downloaded at run time.
 set -euo pipefail
 pkgs=(cmake ninja-build g++ pkg-config
-      nlohmann-json3-dev libcli11-dev libpcre2-dev
+      nlohmann-json3-dev libcli11-dev libpcre2-dev libcpp-httplib-dev
       libgtest-dev libbenchmark-dev
       clang libclang-rt-14-dev
       python3 python3-numpy python3-sentencepiece)
