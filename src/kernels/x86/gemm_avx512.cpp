@@ -133,15 +133,26 @@ void gemv_tile(const uint8_t* panel, int64_t stride, int64_t nb, const QuantActs
       for (int64_t l = 0; l < qb; l += 64) _mm_prefetch(reinterpret_cast<const char*>(g + kDist + l), _MM_HINT_T0);
       const uint16_t* dp = reinterpret_cast<const uint16_t*>(panel + p * stride + nb * qb) + b * kPanelRows;
       if ((b & 3) == 0) _mm_prefetch(reinterpret_cast<const char*>(dp + 16 * kPanelRows), _MM_HINT_T0);
-      __m512i w[8];
-      load_weights<kQ4>(g, w);
       const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(dp)));
       __m512i s = corr, s1 = _mm512_setzero_si512();
-      for (int c = 0; c < 8; c += 2) {
-        s = _mm512_dpbusd_epi32(s, w[c], xb[c]);
-        s1 = _mm512_dpbusd_epi32(s1, w[c + 1], xb[c + 1]);
+      if constexpr (kQ4) {
+        // High nibbles stay in place (16 times their value), so their sum
+        // is an exact multiple of 16 that one shift brings back: two
+        // instructions per 64 bytes instead of three to split the nibbles.
+        const __m512i low4 = _mm512_set1_epi8(15);
+        for (int c = 0; c < 4; ++c) {
+          const __m512i v = _mm512_load_si512(g + 64 * c);
+          s = _mm512_dpbusd_epi32(s, _mm512_and_si512(v, low4), xb[c]);
+          s1 = _mm512_dpbusd_epi32(s1, _mm512_andnot_si512(low4, v), xb[c + 4]);
+        }
+        s = _mm512_add_epi32(s, _mm512_srai_epi32(s1, 4));
+      } else {
+        for (int c = 0; c < 8; c += 2) {
+          s = _mm512_dpbusd_epi32(s, _mm512_load_si512(g + 64 * c), xb[c]);
+          s1 = _mm512_dpbusd_epi32(s1, _mm512_load_si512(g + 64 * c + 64), xb[c + 1]);
+        }
+        s = _mm512_add_epi32(s, s1);
       }
-      s = _mm512_add_epi32(s, s1);
       const __m512 scale = _mm512_mul_round_ps(dw, xd, kRn);
       acc[p] = _mm512_add_round_ps(acc[p], _mm512_mul_round_ps(_mm512_cvtepi32_ps(s), scale, kRn), kRn);
     }
