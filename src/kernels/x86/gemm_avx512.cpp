@@ -58,6 +58,10 @@ void tile(const uint8_t* panel, int64_t nb, const QuantActs& x, float* y, int64_
     load_weights<kQ4>(panel + b * qb, w);
     if (NT == 1) _mm_prefetch(reinterpret_cast<const char*>(panel + (b + 8) * qb), _MM_HINT_T0);
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(dp + b * kPanelRows)));
+    // Fully unrolled, so that acc[] lives in registers: left to itself GCC
+    // keeps the eight accumulators in memory and every block pays a load
+    // and a store per token.
+#pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) {
       const int8_t* xq = x.qs + t * x.qs_stride + b * kQK;
       const int64_t bi = t * x.blk_stride + b;
