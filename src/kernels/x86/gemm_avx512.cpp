@@ -136,7 +136,8 @@ void gemv_tile(const uint8_t* panel, int64_t stride, int64_t nb, const QuantActs
       const uint8_t* g = panel + p * stride + b * qb;
       for (int64_t l = 0; l < qb; l += 64) _mm_prefetch(reinterpret_cast<const char*>(g + kDist + l), _MM_HINT_T0);
       const uint16_t* dp = reinterpret_cast<const uint16_t*>(panel + p * stride + nb * qb) + b * kPanelRows;
-      if ((b & 3) == 0) _mm_prefetch(reinterpret_cast<const char*>(dp + 16 * kPanelRows), _MM_HINT_T0);
+      // Two blocks of scales fill one line.
+      if ((b & 1) == 0) _mm_prefetch(reinterpret_cast<const char*>(dp + 16 * kPanelRows), _MM_HINT_T0);
       const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(dp)));
       __m512i s = corr, s1 = _mm512_setzero_si512();
       if constexpr (kQ4) {
