@@ -65,6 +65,8 @@ struct QuantActs {
 // F16 panels, panel_stride bytes apart, whose rows are consecutive outputs:
 // y[t * y_stride + r] for r < n_rows (<= 16 * n_panels), x[t * x_stride + i].
 constexpr int kMaxPanelsF32 = 4;
+// Panels one GemvPanelsFn call reads side by side.
+constexpr int kMaxGemvPanels = 4;
 
 // Fill the gemm_panel entries of a per-ISA table (kernels/x86/gemm_*.cpp).
 void install_avx512_gemm(TypeTraits* table);

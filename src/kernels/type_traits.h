@@ -25,6 +25,12 @@ constexpr int kVecDotMaxN = 4;
 struct QuantActs;
 using GemmPanelFn = void (*)(const uint8_t* panel, int64_t nb, const QuantActs& x, int nt, float* y, int64_t y_stride,
                              int n_rows);
+// One token against n_panels (1..kMaxGemvPanels) consecutive panels,
+// panel_stride bytes apart, whose rows are consecutive outputs y[r] for
+// r < n_rows. Same per-output arithmetic as GemmPanelFn; reading several
+// panels at once keeps several memory streams in flight.
+using GemvPanelsFn = void (*)(const uint8_t* panel, int64_t panel_stride, int n_panels, int64_t nb, const QuantActs& x,
+                              float* y, int n_rows);
 using GemmPanelF32Fn = void (*)(const uint8_t* panel, int64_t panel_stride, int n_panels, int64_t cols, const float* x,
                                 int64_t x_stride, int nt, float* y, int64_t y_stride, int n_rows);
 
@@ -36,6 +42,7 @@ struct TypeTraits {
   VecDotFn vec_dot;
   VecDotNFn vec_dot_n = nullptr;  // optional; matmul loops over vec_dot without it
   GemmPanelFn gemm_panel = nullptr;  // optional; bitwise equal to vec_dot's results
+  GemvPanelsFn gemv_panels = nullptr;  // optional; one token, equal to gemm_panel's results
   GemmPanelF32Fn gemm_panel_f32 = nullptr;  // optional, float activations (F16 weights)
 };
 

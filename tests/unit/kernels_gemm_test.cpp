@@ -57,8 +57,10 @@ struct Shape {
 
 // Partial panels (1, 17, 37 rows), one block, odd block counts, token
 // counts that leave every remainder of the 4- and 8-wide register tiles.
-constexpr Shape kShapes[] = {{1, 32, 1},   {16, 64, 3},  {17, 96, 9},   {37, 160, 13},
-                             {48, 32, 8},  {5, 288, 5},  {33, 256, 16}, {64, 2048, 2}};
+// Single tokens over 7 and 5 panels cover full and partial groups of the
+// multi-panel one-token kernel.
+constexpr Shape kShapes[] = {{1, 32, 1},   {16, 64, 3},  {17, 96, 9},   {37, 160, 13}, {48, 32, 8},
+                             {5, 288, 5},  {33, 256, 16}, {64, 2048, 2}, {100, 96, 1},  {70, 256, 1}};
 
 TEST(KernelGemm, PanelProductsEqualScalarReferenceBitwise) {
   ThreadPool pools[] = {ThreadPool(1), ThreadPool(2), ThreadPool(3)};
