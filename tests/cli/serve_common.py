@@ -80,7 +80,9 @@ class Server:
         return self
 
     def __exit__(self, *exc):
-        self.stop()
+        code = self.stop()
+        # A clean SIGTERM exit is 0; a sanitizer report would change that.
+        assert exc[0] is not None or code == 0, "lineage serve exited with %s:\n%s" % (code, "".join(self.log[-30:]))
 
 
 def sse_events(resp):

@@ -38,7 +38,8 @@ class ServeHttp(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.server.stop()
+        code = cls.server.stop()
+        assert code == 0, "lineage serve exited with %s:\n%s" % (code, "".join(cls.server.log[-30:]))
 
     def post(self, path, body, headers=None):
         return self.server.post(path, body, headers)

@@ -47,7 +47,8 @@ class ServeOpenAI(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.server.stop()
+        code = cls.server.stop()
+        assert code == 0, "lineage serve exited with %s:\n%s" % (code, "".join(cls.server.log[-30:]))
 
     def client(self, ops, key=KEY):
         return openai_client(self.server, ops, key)

@@ -61,7 +61,8 @@ class ServeTools(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.server.stop()
+        code = cls.server.stop()
+        assert code == 0, "lineage serve exited with %s:\n%s" % (code, "".join(cls.server.log[-30:]))
 
     def test_tools_render_as_the_reference(self):
         import sentencepiece as spm
