@@ -33,6 +33,7 @@ struct ServeArgs {
   int queue = 256;
   int threads = 0;
   double grace = 30;
+  int timeout = 30;
 };
 
 void serve(const ServeArgs& a) {
@@ -58,6 +59,8 @@ void serve(const ServeArgs& a) {
 
   server::ServerOptions o;
   o.host = a.host;
+  o.read_timeout_s = a.timeout;
+  o.write_timeout_s = a.timeout;
   o.port = a.port;
   o.api_key = a.api_key;
   o.model_id = a.alias.empty() ? std::filesystem::path(a.model).filename().string() : a.alias;
@@ -120,6 +123,9 @@ void add_serve(CLI::App& app) {
   c->add_option("--chat-template", a->template_file, "Jinja chat template file (default: the model's)");
   c->add_option("--alias", a->alias, "model name to report (default: the file name)");
   c->add_option("-t,--threads", a->threads, "threads (default: physical cores)")->check(CLI::Range(1, 256));
+  c->add_option("--timeout", a->timeout,
+                 "seconds a client may stall while sending a request or reading an answer before it is dropped")
+      ->check(CLI::Range(1, 3600));
   c->add_option("--grace", a->grace, "seconds open requests get to finish after SIGTERM/SIGINT")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 3600.0));

@@ -213,6 +213,26 @@ class ServeLimits(unittest.TestCase):
             self.assertEqual(m['lineage_requests_finished_total{reason="cancelled"}'], 1)
             self.assertLess(m["lineage_generated_tokens_total"], 4000)
 
+    def test_stalled_client_is_dropped_and_others_are_served(self):
+        with Server("--timeout", "2") as s:
+            stalled = socket.create_connection(("127.0.0.1", s.port), timeout=30)
+            # Headers promise a body that never comes.
+            stalled.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+            status, _, data = s.post("/v1/completions", {"prompt": "ROMEO:", "max_tokens": 4, "temperature": 0})
+            self.assertEqual(status, 200, data)
+            t0 = time.monotonic()
+            try:
+                while stalled.recv(4096):
+                    pass  # whatever the server says, it must then close the connection
+            except ConnectionResetError:
+                pass
+            # Dropped after the 2 s read timeout, long before the socket's own 30 s.
+            self.assertLess(time.monotonic() - t0, 20)
+            stalled.close()
+            status, _, data = s.request("GET", "/health")
+            self.assertEqual(status, 200, data)
+
     def test_sigterm_finishes_open_streams_and_exits_0(self):
         s = Server("--parallel", "1")
         try:

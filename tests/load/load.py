@@ -248,7 +248,17 @@ def main():
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
+            SERVER_EXIT.append(proc.returncode)
 
+
+SERVER_EXIT = []
 
 if __name__ == "__main__":
-    sys.exit(main())
+    rc = main()
+    # A server this script started must shut down cleanly on SIGTERM (a
+    # sanitizer report or a hang counts as a failure).
+    if SERVER_EXIT and SERVER_EXIT[0] != 0:
+        print(f"error: lineage serve exited with {SERVER_EXIT[0]}", file=sys.stderr)
+        rc = 1
+    sys.exit(rc)
