@@ -57,6 +57,16 @@ thread_local Scratch tls_acts;   // quantized activations of the current call
 thread_local Scratch tls_panel;  // a panel packed on the fly
 thread_local Scratch tls_block;  // one Q8_0 row while splitting it into planes
 
+// Panels p0 .. p0 + np - 1 of a weight matrix: from its packed copy, or
+// packed now into this thread's buffer when the matrix was not packed.
+const uint8_t* panels_at(const PackedMatrix* packed, DType wtype, const void* w, int64_t rows, int64_t cols,
+                         size_t pb, int64_t p0, int np) {
+  if (packed) return packed->panel(p0);
+  uint8_t* buf = tls_panel.get(pb * np);
+  for (int p = 0; p < np; ++p) pack_panel(wtype, w, rows, cols, (p0 + p) * kPanelRows, buf + p * pb);
+  return buf;
+}
+
 std::atomic<size_t> g_packed_bytes{0};
 
 int64_t round64(int64_t n) { return (n + 63) / 64 * 64; }
@@ -147,14 +157,7 @@ void matmul_panels(const TypeTraits* tt, const void* w, DType wtype, int64_t row
     parallel_items(pool, n_groups, true, 1, [&](int64_t g) {
       const int64_t p0 = g * kMaxGemvPanels;
       const int np = static_cast<int>(std::min<int64_t>(kMaxGemvPanels, n_panels - p0));
-      const uint8_t* panel;
-      if (packed) {
-        panel = packed->panel(p0);
-      } else {
-        uint8_t* buf = tls_panel.get(pb * np);
-        for (int p = 0; p < np; ++p) pack_panel(wtype, w, rows, cols, (p0 + p) * kPanelRows, buf + p * pb);
-        panel = buf;
-      }
+      const uint8_t* panel = panels_at(packed, wtype, w, rows, cols, pb, p0, np);
       const int n_rows = static_cast<int>(std::min<int64_t>(np * kPanelRows, rows - p0 * kPanelRows));
       gemv(panel, static_cast<int64_t>(pb), np, nb, acts, y + p0 * kPanelRows, n_rows);
     });
@@ -163,14 +166,7 @@ void matmul_panels(const TypeTraits* tt, const void* w, DType wtype, int64_t row
   const GemmPanelFn kernel = tt->gemm_panel;
   const bool single = n_tokens <= 4;
   parallel_items(pool, n_panels, single, 1, [&](int64_t p) {
-    const uint8_t* panel;
-    if (packed) {
-      panel = packed->panel(p);
-    } else {
-      uint8_t* buf = tls_panel.get(pb);
-      pack_panel(wtype, w, rows, cols, p * kPanelRows, buf);
-      panel = buf;
-    }
+    const uint8_t* panel = panels_at(packed, wtype, w, rows, cols, pb, p, 1);
     const int n_rows = static_cast<int>(std::min<int64_t>(kPanelRows, rows - p * kPanelRows));
     kernel(panel, nb, acts, static_cast<int>(n_tokens), y + p * kPanelRows, rows, n_rows);
   });
@@ -188,14 +184,7 @@ void matmul_panels_f32(GemmPanelF32Fn kernel, const void* w, DType wtype, int64_
   parallel_items(pool, n_items, n_tokens == 1, 1, [&](int64_t it) {
     const int64_t p0 = it * group;
     const int np = static_cast<int>(std::min<int64_t>(group, n_panels - p0));
-    const uint8_t* panel;
-    if (packed) {
-      panel = packed->panel(p0);
-    } else {
-      uint8_t* buf = tls_panel.get(pb * np);
-      for (int p = 0; p < np; ++p) pack_panel(wtype, w, rows, cols, (p0 + p) * kPanelRows, buf + p * pb);
-      panel = buf;
-    }
+    const uint8_t* panel = panels_at(packed, wtype, w, rows, cols, pb, p0, np);
     const int n_rows = static_cast<int>(std::min<int64_t>(np * kPanelRows, rows - p0 * kPanelRows));
     kernel(panel, static_cast<int64_t>(pb), np, cols, x, cols, static_cast<int>(n_tokens), y + p0 * kPanelRows, rows,
            n_rows);

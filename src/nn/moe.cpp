@@ -8,16 +8,20 @@
 
 namespace lineage {
 
-void moe_select(const float* probs, int n, int k, int* idx, float* weight) {
+void moe_top_k(const float* scores, int n, int k, int* idx) {
   for (int s = 0; s < k; ++s) {
     int best = -1;
     for (int e = 0; e < n; ++e) {
       if (std::find(idx, idx + s, e) != idx + s) continue;
-      if (best < 0 || probs[e] > probs[best]) best = e;
+      if (best < 0 || scores[e] > scores[best]) best = e;
     }
     idx[s] = best;
-    weight[s] = probs[best];
   }
+}
+
+void moe_select(const float* probs, int n, int k, int* idx, float* weight) {
+  moe_top_k(probs, n, k, idx);
+  for (int s = 0; s < k; ++s) weight[s] = probs[idx[s]];
   float sum = 0;
   for (int s = 0; s < k; ++s) sum += weight[s];
   for (int s = 0; s < k; ++s) weight[s] /= sum;

@@ -19,6 +19,9 @@ struct MoeWeights {
 // Picks the k largest of probs[0..n) (ties to the lower index) and writes
 // their indices and renormalized weights.
 void moe_select(const float* probs, int n, int k, int* idx, float* weight);
+// Indices of the k largest of scores[0..n), largest first; the lowest index
+// wins a tie. Both routers (softmax and sigmoid weights) choose this way.
+void moe_top_k(const float* scores, int n, int k, int* idx);
 
 // out: [n][n_embd] = moe(x: [n][n_embd]).
 void moe_ffn(const MoeWeights& w, const float* x, int64_t n, int64_t n_embd, float* out, ThreadPool& pool);

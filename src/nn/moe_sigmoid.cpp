@@ -9,15 +9,8 @@
 namespace lineage {
 
 void moe_select_sigmoid(const float* logits, int n, int k, int* idx, float* weight) {
-  for (int s = 0; s < k; ++s) {
-    int best = -1;
-    for (int e = 0; e < n; ++e) {
-      if (std::find(idx, idx + s, e) != idx + s) continue;
-      if (best < 0 || logits[e] > logits[best]) best = e;
-    }
-    idx[s] = best;
-    weight[s] = 1.0f / (1.0f + std::exp(-logits[best]));
-  }
+  moe_top_k(logits, n, k, idx);
+  for (int s = 0; s < k; ++s) weight[s] = 1.0f / (1.0f + std::exp(-logits[idx[s]]));
 }
 
 void moe_sigmoid_ffn(const MoeWeights& w, const FfnWeights& shared, const float* x, int64_t n, int64_t n_embd,
