@@ -179,14 +179,27 @@ void matmul_panels_f32(GemmPanelF32Fn kernel, const void* w, DType wtype, int64_
                        int64_t n_tokens, float* y, ThreadPool& pool, const PackedMatrix* packed) {
   const int64_t n_panels = (rows + kPanelRows - 1) / kPanelRows;
   const size_t pb = panel_bytes(wtype, cols);
-  const int64_t group = n_tokens == 1 ? kMaxPanelsF32 : 1;
+  const int64_t group = n_tokens == 1 ? kMaxPanelsF32 : 2;
   const int64_t n_items = (n_panels + group - 1) / group;
+  // A batch tile reads one value from each of a dozen tokens' rows per step;
+  // with rows a multiple of 4 KiB apart those lines all fall into the same
+  // L1 set and evict each other, so the rows are copied once, 64 bytes apart
+  // from such a multiple.
+  int64_t x_stride = cols;
+  if (n_tokens > 1 && (cols * 4) % 4096 == 0) {
+    x_stride = cols + 16;
+    float* xp = reinterpret_cast<float*>(tls_acts.get(static_cast<size_t>(x_stride * n_tokens) * 4));
+    pool.run([&](int ith, int n) {
+      for (int64_t t = ith; t < n_tokens; t += n) std::memcpy(xp + t * x_stride, x + t * cols, cols * 4);
+    });
+    x = xp;
+  }
   parallel_items(pool, n_items, n_tokens == 1, 1, [&](int64_t it) {
     const int64_t p0 = it * group;
     const int np = static_cast<int>(std::min<int64_t>(group, n_panels - p0));
     const uint8_t* panel = panels_at(packed, wtype, w, rows, cols, pb, p0, np);
     const int n_rows = static_cast<int>(std::min<int64_t>(np * kPanelRows, rows - p0 * kPanelRows));
-    kernel(panel, static_cast<int64_t>(pb), np, cols, x, cols, static_cast<int>(n_tokens), y + p0 * kPanelRows, rows,
+    kernel(panel, static_cast<int64_t>(pb), np, cols, x, x_stride, static_cast<int>(n_tokens), y + p0 * kPanelRows, rows,
            n_rows);
   });
 }

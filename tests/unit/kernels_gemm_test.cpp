@@ -91,7 +91,10 @@ TEST(KernelGemm, PanelProductsEqualScalarReferenceBitwise) {
 // the columns, whatever the ISA, batch, thread count or packing.
 TEST(KernelGemm, F16PanelsAreSequentialFmaChains) {
   ThreadPool pools[] = {ThreadPool(1), ThreadPool(2), ThreadPool(3)};
-  const Shape shapes[] = {{1, 7, 1}, {17, 100, 13}, {37, 72, 1}, {70, 64, 2}, {16, 33, 12}, {5, 40, 25}};
+  // 1024 columns (4 KiB rows) take the copy to a padded stride; 50 and 40
+  // rows give panel pairs with and without a lone last panel.
+  const Shape shapes[] = {{1, 7, 1},   {17, 100, 13}, {37, 72, 1},   {70, 64, 2},
+                          {16, 33, 12}, {5, 40, 25},  {50, 1024, 21}, {40, 1024, 3}};
   for (const Shape& s : shapes) {
     SCOPED_TRACE(testing::Message() << s.rows << "x" << s.cols << " x " << s.tokens << " tokens");
     const auto w = random_matrix(DType::F16, s.rows, s.cols, 3);

@@ -218,6 +218,33 @@ void tile_f16(const uint8_t* panel, int64_t stride, int64_t cols, const float* x
   }
 }
 
+// Every token of the batch through NP panels, KT tokens at a time (KT
+// accumulators per panel + KT broadcasts + NP weight vectors within the 32
+// registers, so nothing spills).
+template <int NP, int KT>
+void f16_token_tiles(const uint8_t* pp, int64_t stride, int64_t cols, const float* x, int64_t x_stride, int nt,
+                     float* yp, int64_t y_stride, int rows) {
+  constexpr int kT = KT;
+  int t0 = 0;
+  for (; t0 + kT <= nt; t0 += kT) tile_f16<NP, kT>(pp, stride, cols, x + t0 * x_stride, x_stride, yp + t0 * y_stride, y_stride, rows);
+  const float* xt = x + t0 * x_stride;
+  float* yt = yp + t0 * y_stride;
+  switch (nt - t0) {
+    case 0: break;
+    case 1: tile_f16<NP, 1>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+    case 2: tile_f16<NP, 2>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+    case 3: tile_f16<NP, 3>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+    case 4: tile_f16<NP, 4>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+    case 5: tile_f16<NP, 5>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+    case 6: tile_f16<NP, 6>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+    case 7: tile_f16<NP, 7>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+    case 8: tile_f16<NP, 8>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+    case 9: tile_f16<NP, 9>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+    case 10: tile_f16<NP, 10>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+    default: tile_f16<NP, 11>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
+  }
+}
+
 void gemm_panel_f16(const uint8_t* panel, int64_t stride, int n_panels, int64_t cols, const float* x,
                     int64_t x_stride, int nt, float* y, int64_t y_stride, int n_rows) {
   if (nt == 1) {
@@ -229,30 +256,11 @@ void gemm_panel_f16(const uint8_t* panel, int64_t stride, int n_panels, int64_t 
     }
     return;
   }
-  constexpr int kT = 12;  // 12 accumulators + weights + broadcasts
-  for (int p = 0; p < n_panels; ++p) {
-    const uint8_t* pp = panel + p * stride;
-    float* yp = y + p * kPanelRows;
-    const int rows = n_rows - p * kPanelRows;
-    int t0 = 0;
-    for (; t0 + kT <= nt; t0 += kT) tile_f16<1, kT>(pp, stride, cols, x + t0 * x_stride, x_stride, yp + t0 * y_stride, y_stride, rows);
-    const float* xt = x + t0 * x_stride;
-    float* yt = yp + t0 * y_stride;
-    switch (nt - t0) {
-      case 0: break;
-      case 1: tile_f16<1, 1>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
-      case 2: tile_f16<1, 2>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
-      case 3: tile_f16<1, 3>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
-      case 4: tile_f16<1, 4>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
-      case 5: tile_f16<1, 5>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
-      case 6: tile_f16<1, 6>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
-      case 7: tile_f16<1, 7>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
-      case 8: tile_f16<1, 8>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
-      case 9: tile_f16<1, 9>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
-      case 10: tile_f16<1, 10>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
-      default: tile_f16<1, 11>(pp, stride, cols, xt, x_stride, yt, y_stride, rows); break;
-    }
-  }
+  // Two panels share each token's broadcast: half the activation loads per
+  // FMA of a one-panel tile.
+  int p = 0;
+  for (; p + 2 <= n_panels; p += 2) f16_token_tiles<2, 8>(panel + p * stride, stride, cols, x, x_stride, nt, y + p * kPanelRows, y_stride, n_rows - p * kPanelRows);
+  if (p < n_panels) f16_token_tiles<1, 12>(panel + p * stride, stride, cols, x, x_stride, nt, y + p * kPanelRows, y_stride, n_rows - p * kPanelRows);
 }
 
 }  // namespace
