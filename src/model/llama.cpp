@@ -1,15 +1,13 @@
 // Arch `llama`: LLaMA 1/2/3.x, Mistral (sliding window) and Mixtral (MoE).
 // Three parts: read the hyper-parameters, bind the tensors, run the
 // forward pass.
-#include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "gguf/gguf.h"
-#include "kernels/type_traits.h"
 #include "model/arch.h"
+#include "model/forward_slices.h"
 #include "model/model.h"
 #include "model/tensor_binding.h"
 #include "nn/attention.h"
@@ -110,37 +108,6 @@ LlamaWeights bind_llama_tensors(const GGUFFile& file, const ModelConfig& c) {
 
 // ---- Part 3: forward pass ---------------------------------------------------
 
-// Prompts longer than this go through the layers in slices of this many
-// tokens; results do not change (every kernel reduces in a fixed order per
-// row) and activation memory stays bounded.
-constexpr int kMaxBatch = 512;
-
-// Activations of one slice, allocated once per forward() call.
-struct Scratch {
-  std::vector<float> x;       // [nb][n_embd] residual stream
-  std::vector<float> xn;      // [nb][n_embd] normed input of a block
-  std::vector<float> q;       // [nb][max_q_dim]
-  std::vector<float> k;       // [nb][max_kv_dim]
-  std::vector<float> v;       // [nb][max_kv_dim]
-  std::vector<float> att;     // [nb][max_q_dim]
-  std::vector<float> tmp;     // [nb][n_embd] output of a block
-  std::vector<float> gate;    // [nb][max_ff]
-  std::vector<float> up;      // [nb][max_ff]
-  std::vector<float> rope;    // [nb][rope_dim] cos/sin table
-
-  Scratch(const ModelConfig& c, int nb)
-      : x(static_cast<size_t>(nb) * c.n_embd),
-        xn(x.size()),
-        q(static_cast<size_t>(nb) * c.max_q_dim()),
-        k(static_cast<size_t>(nb) * c.max_kv_dim()),
-        v(k.size()),
-        att(q.size()),
-        tmp(x.size()),
-        gate(c.n_expert ? 0 : static_cast<size_t>(nb) * c.max_ff()),
-        up(gate.size()),
-        rope(static_cast<size_t>(nb) * c.rope_dim) {}
-};
-
 class LlamaModel final : public Model {
  public:
   LlamaModel(std::shared_ptr<const GGUFFile> file, ModelConfig config, LlamaWeights w)
@@ -167,98 +134,24 @@ class LlamaModel final : public Model {
   }
 
  private:
-  // Rows [row0, row0 + n) of a slice: positions off .. off+n-1 of sequence seq.
-  struct Segment {
-    int seq, off, n, row0;
-  };
-
-  // The sequences' rows, in order, go through the layers in slices of at
-  // most kMaxBatch rows; a sequence may straddle two slices, its earlier
-  // positions then reach the cache first.
   void run_batch(const SeqBatch* seqs, int n_seqs, ThreadPool& pool) const {
-    const ModelConfig& c = config_;
-    // Positions from pos on are about to be overwritten; should anything
-    // fail midway the cache must not claim them.
-    int64_t total = 0;
-    for (int i = 0; i < n_seqs; ++i) {
-      seqs[i].cache->truncate(seqs[i].pos);
-      total += seqs[i].n;
-    }
-    const int nb_max = static_cast<int>(std::min<int64_t>(total, kMaxBatch));
-    Scratch s(c, nb_max);
-    std::vector<Segment> segs;
-    std::vector<float> staged;  // logits of rows bound for several buffers
-    int si = 0, off = 0;
-    while (si < n_seqs) {
-      segs.clear();
-      int rows = 0;
-      while (si < n_seqs && rows < kMaxBatch) {
-        const int take = std::min(seqs[si].n - off, kMaxBatch - rows);
-        segs.push_back(Segment{si, off, take, rows});
-        rows += take;
-        off += take;
-        if (off == seqs[si].n) {
-          ++si;
-          off = 0;
-        }
-      }
-      run_layers(seqs, segs, rows, s, pool);
-      for (const Segment& g : segs) seqs[g.seq].cache->set_n_past(seqs[g.seq].pos + g.off + g.n);
-      write_outputs(seqs, segs, s, staged, pool);
-    }
-  }
-
-  // Final norm, then the output matrix once for every row that wants
-  // logits (the last row of a sequence, or all of its rows).
-  void write_outputs(const SeqBatch* seqs, const std::vector<Segment>& segs, Scratch& s, std::vector<float>& staged,
-                     ThreadPool& pool) const {
-    const ModelConfig& c = config_;
-    const size_t ne = static_cast<size_t>(c.n_embd), nv = static_cast<size_t>(c.n_vocab);
-    std::vector<std::pair<int, float*>> want;  // (row, destination)
-    for (const Segment& g : segs) {
-      const SeqBatch& b = seqs[g.seq];
-      if (b.hidden)
-        rmsnorm(s.x.data() + g.row0 * ne, w_.output_norm.data(), b.hidden + g.off * ne, g.n, c.n_embd, c.norm_eps);
-      if (!b.logits) continue;
-      if (b.all_logits) {
-        for (int t = 0; t < g.n; ++t) want.emplace_back(g.row0 + t, b.logits + (g.off + t) * nv);
-      } else if (g.off + g.n == b.n) {
-        want.emplace_back(g.row0 + g.n - 1, b.logits);
-      }
-    }
-    if (want.empty()) return;
-    const int m = static_cast<int>(want.size());
-    bool contiguous = true;
-    for (int k = 0; k < m; ++k) {
-      rmsnorm(s.x.data() + want[k].first * ne, w_.output_norm.data(), s.xn.data() + k * ne, 1, c.n_embd, c.norm_eps);
-      contiguous = contiguous && want[k].second == want[0].second + k * nv;
-    }
-    if (contiguous) {
-      apply(w_.output, s.xn.data(), m, want[0].second, pool);
-      return;
-    }
-    staged.resize(static_cast<size_t>(m) * nv);
-    apply(w_.output, s.xn.data(), m, staged.data(), pool);
-    for (int k = 0; k < m; ++k) std::memcpy(want[k].second, staged.data() + k * nv, nv * sizeof(float));
-  }
-
-  void embed(const int32_t* tokens, int nb, float* x) const {
-    const Matrix& e = w_.tok_embd;
-    const TypeTraits* tr = type_traits(e.type);
-    for (int t = 0; t < nb; ++t) tr->to_float(e.row(tokens[t]), x + static_cast<size_t>(t) * e.cols, e.cols);
+    run_slices(
+        config_, seqs, n_seqs, config_.n_expert == 0, w_.output_norm, w_.output,
+        [&](const std::vector<Segment>& segs, int rows, ForwardScratch& s) { run_layers(seqs, segs, rows, s, pool); },
+        pool);
   }
 
   // Runs one slice through every layer, leaving the residual stream in s.x.
   // Matrix products take all rows at once; RoPE, the cache writes and
   // attention go per sequence, with its own positions and cache.
-  void run_layers(const SeqBatch* seqs, const std::vector<Segment>& segs, int nb, Scratch& s, ThreadPool& pool) const {
+  void run_layers(const SeqBatch* seqs, const std::vector<Segment>& segs, int nb, ForwardScratch& s,
+                  ThreadPool& pool) const {
     const ModelConfig& c = config_;
-    const int64_t d = c.head_dim;
     float* x = s.x.data();
     std::vector<AttentionSeq> att;
     for (const Segment& g : segs) {
       const SeqBatch& b = seqs[g.seq];
-      embed(b.tokens + g.off, g.n, x + static_cast<size_t>(g.row0) * c.n_embd);
+      embed_rows(w_.tok_embd, b.tokens + g.off, g.n, x + static_cast<size_t>(g.row0) * c.n_embd);
       rope_.fill(b.pos + g.off, g.n, s.rope.data() + static_cast<size_t>(g.row0) * c.rope_dim);
     }
 
@@ -274,24 +167,18 @@ class LlamaModel final : public Model {
       att.clear();
       for (const Segment& g : segs) {
         KVCache& cache = *seqs[g.seq].cache;
-        const int64_t n_ctx = cache.n_ctx(), pos0 = seqs[g.seq].pos + g.off;
-        float* kc = cache.k(l);
-        float* vc = cache.v(l);
+        const int64_t pos0 = seqs[g.seq].pos + g.off;
         for (int t = g.row0; t < g.row0 + g.n; ++t) {
           const float* rt = s.rope.data() + static_cast<size_t>(t) * c.rope_dim;
           float* qt = s.q.data() + static_cast<size_t>(t) * qd;
           float* kt = s.k.data() + static_cast<size_t>(t) * kvd;
-          const float* vt = s.v.data() + static_cast<size_t>(t) * kvd;
           Rope::apply(qt, c.n_head[l], c.head_dim, c.rope_dim, rt);
           Rope::apply(kt, c.n_head_kv[l], c.head_dim, c.rope_dim, rt);
-          for (int h = 0; h < c.n_head_kv[l]; ++h) {
-            const size_t at = (h * n_ctx + pos0 + (t - g.row0)) * d;
-            std::memcpy(kc + at, kt + h * d, d * sizeof(float));
-            std::memcpy(vc + at, vt + h * d, d * sizeof(float));
-          }
+          store_kv(cache, l, c.n_head_kv[l], c.head_dim, pos0 + (t - g.row0), kt,
+                   s.v.data() + static_cast<size_t>(t) * kvd);
         }
         const size_t r0 = static_cast<size_t>(g.row0) * qd;
-        att.push_back(AttentionSeq{s.q.data() + r0, kc, vc, n_ctx, pos0, g.n, s.att.data() + r0});
+        att.push_back(AttentionSeq{s.q.data() + r0, cache.k(l), cache.v(l), cache.n_ctx(), pos0, g.n, s.att.data() + r0});
       }
       attention_multi(shape, att.data(), static_cast<int>(att.size()), pool);
       apply(L.wo, s.att.data(), nb, s.tmp.data(), pool);

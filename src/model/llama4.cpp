@@ -25,13 +25,12 @@
 //   llama4.use_qk_norm                   bool  true, but false for 128 experts (Maverick)
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "gguf/gguf.h"
-#include "kernels/type_traits.h"
 #include "model/arch.h"
+#include "model/forward_slices.h"
 #include "model/model.h"
 #include "model/tensor_binding.h"
 #include "nn/attention.h"
@@ -179,37 +178,6 @@ Llama4Weights bind_llama4_tensors(const GGUFFile& file, const ModelConfig& c, co
 
 // ---- Part 3: forward pass ---------------------------------------------------
 
-// Prompts longer than this go through the layers in slices; results do not
-// change (every kernel reduces in a fixed order per row).
-constexpr int kMaxBatch = 512;
-
-struct Scratch {
-  std::vector<float> x;       // [nb][n_embd] residual stream
-  std::vector<float> xn;      // [nb][n_embd] normed input of a block
-  std::vector<float> q;       // [nb][max_q_dim]
-  std::vector<float> k;       // [nb][max_kv_dim]
-  std::vector<float> v;       // [nb][max_kv_dim]
-  std::vector<float> att;     // [nb][max_q_dim]
-  std::vector<float> tmp;     // [nb][n_embd] output of a block
-  std::vector<float> gate;    // [nb][max_ff] dense layers
-  std::vector<float> up;      // [nb][max_ff]
-  std::vector<float> rope;    // [nb][rope_dim] cos/sin table
-  std::vector<float> scores;  // [threads][n_keys]
-
-  Scratch(const ModelConfig& c, int nb, int n_keys, int threads)
-      : x(static_cast<size_t>(nb) * c.n_embd),
-        xn(x.size()),
-        q(static_cast<size_t>(nb) * c.max_q_dim()),
-        k(static_cast<size_t>(nb) * c.max_kv_dim()),
-        v(k.size()),
-        att(q.size()),
-        tmp(x.size()),
-        gate(static_cast<size_t>(nb) * c.max_ff()),
-        up(gate.size()),
-        rope(static_cast<size_t>(nb) * c.rope_dim),
-        scores(static_cast<size_t>(threads) * n_keys) {}
-};
-
 // x / sqrt(mean(x^2) + eps) over each of `rows` rows of n floats, in place.
 void unit_rmsnorm(float* x, int64_t rows, int64_t n, float eps) {
   for (int64_t r = 0; r < rows; ++r) {
@@ -232,30 +200,27 @@ class Llama4Model final : public Model {
   void forward(const int32_t* tokens, int n, int pos, KVCache& cache, float* logits, bool all_logits,
                ThreadPool& pool) const override {
     check_forward_args(tokens, n, pos, cache, logits);
-    cache.truncate(pos);
-    const ModelConfig& c = config_;
-    const int nb_max = std::min(n, kMaxBatch);
-    Scratch s(c, nb_max, pos + n, pool.size());
-    for (int c0 = 0; c0 < n; c0 += kMaxBatch) {
-      const int nb = std::min(kMaxBatch, n - c0);
-      run_layers(tokens + c0, nb, pos + c0, cache, s, pool);
-      cache.set_n_past(pos + c0 + nb);
-      if (all_logits) {
-        rmsnorm(s.x.data(), w_.output_norm.data(), s.xn.data(), nb, c.n_embd, c.norm_eps);
-        apply(w_.output, s.xn.data(), nb, logits + static_cast<size_t>(c0) * c.n_vocab, pool);
-      } else if (c0 + nb == n) {
-        const float* last = s.x.data() + static_cast<size_t>(nb - 1) * c.n_embd;
-        rmsnorm(last, w_.output_norm.data(), s.xn.data(), 1, c.n_embd, c.norm_eps);
-        apply(w_.output, s.xn.data(), 1, logits, pool);
-      }
-    }
+    SeqBatch b;
+    b.tokens = tokens;
+    b.n = n;
+    b.pos = pos;
+    b.cache = &cache;
+    b.logits = logits;
+    b.all_logits = all_logits;
+    run_batch(&b, 1, pool);
+  }
+
+  void forward_batch(const SeqBatch* seqs, int n_seqs, ThreadPool& pool) const override {
+    check_batch_args(seqs, n_seqs);
+    run_batch(seqs, n_seqs, pool);
   }
 
  private:
-  void embed(const int32_t* tokens, int nb, float* x) const {
-    const Matrix& e = w_.tok_embd;
-    const TypeTraits* tr = type_traits(e.type);
-    for (int t = 0; t < nb; ++t) tr->to_float(e.row(tokens[t]), x + static_cast<size_t>(t) * e.cols, e.cols);
+  void run_batch(const SeqBatch* seqs, int n_seqs, ThreadPool& pool) const {
+    run_slices(
+        config_, seqs, n_seqs, true, w_.output_norm, w_.output,
+        [&](const std::vector<Segment>& segs, int rows, ForwardScratch& s) { run_layers(seqs, segs, rows, s, pool); },
+        pool);
   }
 
   // Q of a NoPE layer is scaled up with the position so attention stays
@@ -264,27 +229,37 @@ class Llama4Model final : public Model {
     return std::log1p(std::floor((static_cast<float>(pos) + 1.0f) / hp_.floor_scale)) * hp_.attn_scale + 1.0f;
   }
 
-  // Attention of tokens [0, nb) at positions pos0.. of a chunked layer: each
-  // run of tokens inside one chunk attends from the chunk's first key, so
-  // the cache is viewed from there (its layout keeps head strides intact).
-  void chunked_attention(const AttentionShape& shape, const float* q, const float* kc, const float* vc, int64_t n_ctx,
-                         int64_t pos0, int64_t nb, float* out, float* scores, ThreadPool& pool) const {
-    const int64_t C = hp_.chunk, qd = static_cast<int64_t>(shape.n_head) * shape.head_dim, d = shape.head_dim;
-    for (int64_t t0 = 0; t0 < nb;) {
+  // Attention entries for rows of one sequence at positions pos0 .. pos0+n-1
+  // of a layer's cache. In a chunked layer each run of rows inside one chunk
+  // attends from the chunk's first key, so the cache is viewed from there
+  // (its layout keeps head strides intact).
+  void add_attention(bool chunked, int qd, const float* q, const float* kc, const float* vc, int64_t n_ctx,
+                     int64_t pos0, int64_t n, float* out, std::vector<AttentionSeq>& att) const {
+    if (!chunked) {
+      att.push_back(AttentionSeq{q, kc, vc, n_ctx, pos0, n, out});
+      return;
+    }
+    const int64_t C = hp_.chunk, d = config_.head_dim;
+    for (int64_t t0 = 0; t0 < n;) {
       const int64_t start = (pos0 + t0) / C * C;
-      const int64_t t1 = std::min(nb, start + C - pos0);
-      attention(shape, q + t0 * qd, kc + start * d, vc + start * d, n_ctx, pos0 + t0 - start, t1 - t0, out + t0 * qd,
-                scores, pool);
+      const int64_t t1 = std::min(n, start + C - pos0);
+      att.push_back(AttentionSeq{q + t0 * qd, kc + start * d, vc + start * d, n_ctx, pos0 + t0 - start, t1 - t0,
+                                 out + t0 * qd});
       t0 = t1;
     }
   }
 
-  void run_layers(const int32_t* tokens, int nb, int pos0, KVCache& cache, Scratch& s, ThreadPool& pool) const {
+  void run_layers(const SeqBatch* seqs, const std::vector<Segment>& segs, int nb, ForwardScratch& s,
+                  ThreadPool& pool) const {
     const ModelConfig& c = config_;
-    const int64_t d = c.head_dim, n_ctx = cache.n_ctx();
+    const int64_t d = c.head_dim;
     float* x = s.x.data();
-    embed(tokens, nb, x);
-    rope_.fill(pos0, nb, s.rope.data());
+    std::vector<AttentionSeq> att;
+    for (const Segment& g : segs) {
+      const SeqBatch& b = seqs[g.seq];
+      embed_rows(w_.tok_embd, b.tokens + g.off, g.n, x + static_cast<size_t>(g.row0) * c.n_embd);
+      rope_.fill(b.pos + g.off, g.n, s.rope.data() + static_cast<size_t>(g.row0) * c.rope_dim);
+    }
 
     for (int l = 0; l < c.n_layer; ++l) {
       const Llama4Layer& L = w_.layers[l];
@@ -295,35 +270,33 @@ class Llama4Model final : public Model {
       apply(L.wq, s.xn.data(), nb, s.q.data(), pool);
       apply(L.wk, s.xn.data(), nb, s.k.data(), pool);
       apply(L.wv, s.xn.data(), nb, s.v.data(), pool);
-      float* kc = cache.k(l);
-      float* vc = cache.v(l);
-      for (int t = 0; t < nb; ++t) {
-        float* qt = s.q.data() + static_cast<size_t>(t) * qd;
-        float* kt = s.k.data() + static_cast<size_t>(t) * kvd;
-        const float* vt = s.v.data() + static_cast<size_t>(t) * kvd;
-        if (rope) {
-          const float* rt = s.rope.data() + static_cast<size_t>(t) * c.rope_dim;
-          Rope::apply(qt, c.n_head[l], c.head_dim, c.rope_dim, rt);
-          Rope::apply(kt, c.n_head_kv[l], c.head_dim, c.rope_dim, rt);
-          if (hp_.qk_norm) {
-            unit_rmsnorm(qt, c.n_head[l], d, c.norm_eps);
-            unit_rmsnorm(kt, c.n_head_kv[l], d, c.norm_eps);
+      att.clear();
+      for (const Segment& g : segs) {
+        KVCache& cache = *seqs[g.seq].cache;
+        const int64_t pos0 = seqs[g.seq].pos + g.off;
+        for (int t = g.row0; t < g.row0 + g.n; ++t) {
+          float* qt = s.q.data() + static_cast<size_t>(t) * qd;
+          float* kt = s.k.data() + static_cast<size_t>(t) * kvd;
+          if (rope) {
+            const float* rt = s.rope.data() + static_cast<size_t>(t) * c.rope_dim;
+            Rope::apply(qt, c.n_head[l], c.head_dim, c.rope_dim, rt);
+            Rope::apply(kt, c.n_head_kv[l], c.head_dim, c.rope_dim, rt);
+            if (hp_.qk_norm) {
+              unit_rmsnorm(qt, c.n_head[l], d, c.norm_eps);
+              unit_rmsnorm(kt, c.n_head_kv[l], d, c.norm_eps);
+            }
+          } else if (hp_.temperature_tuning) {
+            const float scale = temperature(pos0 + (t - g.row0));
+            for (int i = 0; i < qd; ++i) qt[i] *= scale;
           }
-        } else if (hp_.temperature_tuning) {
-          const float scale = temperature(pos0 + t);
-          for (int i = 0; i < qd; ++i) qt[i] *= scale;
+          store_kv(cache, l, c.n_head_kv[l], d, pos0 + (t - g.row0), kt, s.v.data() + static_cast<size_t>(t) * kvd);
         }
-        for (int h = 0; h < c.n_head_kv[l]; ++h) {
-          const size_t at = (h * n_ctx + pos0 + t) * d;
-          std::memcpy(kc + at, kt + h * d, d * sizeof(float));
-          std::memcpy(vc + at, vt + h * d, d * sizeof(float));
-        }
+        const size_t r0 = static_cast<size_t>(g.row0) * qd;
+        add_attention(rope && hp_.chunk > 0, qd, s.q.data() + r0, cache.k(l), cache.v(l), cache.n_ctx(), pos0, g.n,
+                      s.att.data() + r0, att);
       }
       const AttentionShape shape{c.n_head[l], c.n_head_kv[l], c.head_dim, 0};
-      if (rope && hp_.chunk > 0)
-        chunked_attention(shape, s.q.data(), kc, vc, n_ctx, pos0, nb, s.att.data(), s.scores.data(), pool);
-      else
-        attention(shape, s.q.data(), kc, vc, n_ctx, pos0, nb, s.att.data(), s.scores.data(), pool);
+      attention_multi(shape, att.data(), static_cast<int>(att.size()), pool);
       apply(L.wo, s.att.data(), nb, s.tmp.data(), pool);
       add_f32(s.tmp.data(), x, static_cast<int64_t>(nb) * c.n_embd);
 

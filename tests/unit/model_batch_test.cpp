@@ -119,6 +119,81 @@ TEST(ModelBatchLarge, RowsBeyondOneSliceEqualEachAlone) {
                            pool);
 }
 
+// A small random Llama 4 (interleaved MoE with a shared expert, chunked
+// RoPE layers with QK norm, a NoPE layer with temperature tuning), written
+// with chunks of 8 positions so the cases above cross chunk boundaries.
+std::string write_random_llama4(const std::string& path) {
+  const int embd = 64, n_head = 4, n_kv = 2, hd = 16, ff = 96, ff_e = 48, n_exp = 4, n_layer = 4, nv = 80;
+  GGUFWriter w;
+  w.set_string("general.architecture", "llama4");
+  w.set_u32("llama4.embedding_length", embd);
+  w.set_u32("llama4.block_count", n_layer);
+  w.set_u32("llama4.context_length", 1024);
+  w.set_u32("llama4.attention.head_count", n_head);
+  w.set_u32("llama4.attention.head_count_kv", n_kv);
+  w.set_u32("llama4.feed_forward_length", ff);
+  w.set_u32("llama4.expert_count", n_exp);
+  w.set_u32("llama4.expert_used_count", 1);
+  w.set_u32("llama4.interleave_moe_layer_step", 2);
+  w.set_u32("llama4.expert_feed_forward_length", ff_e);
+  w.set_u32("llama4.attention.chunk_size", 8);
+  GGUFValue rope_layers;
+  rope_layers.type = GGUFType::ARRAY;
+  rope_layers.elem_type = GGUFType::U32;
+  rope_layers.ints = {1, 1, 1, 0};
+  w.set("llama4.no_rope_layers", rope_layers);
+  w.set_f32("llama4.attention.floor_scale", 4.0f);  // the NoPE scale changes every few positions
+  w.set_f32("llama4.attention.layer_norm_rms_epsilon", 1e-5f);
+  static std::vector<std::vector<float>> store;  // alive until write() returns
+  store.clear();
+  std::mt19937 rng(42);
+  std::uniform_real_distribution<float> u(-0.3f, 0.3f);
+  auto add = [&](const std::string& name, std::vector<int64_t> dims, float base = 0) {
+    size_t n = 1;
+    for (int64_t d : dims) n *= static_cast<size_t>(d);
+    store.emplace_back(n);
+    for (float& x : store.back()) x = base + u(rng);
+    w.add_tensor(name, dims, DType::F32, store.back().data(), n * sizeof(float));
+  };
+  add("token_embd.weight", {embd, nv});
+  add("output_norm.weight", {embd}, 1.0f);
+  add("output.weight", {embd, nv});
+  for (int l = 0; l < n_layer; ++l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    add(p + "attn_norm.weight", {embd}, 1.0f);
+    add(p + "attn_q.weight", {embd, n_head * hd});
+    add(p + "attn_k.weight", {embd, n_kv * hd});
+    add(p + "attn_v.weight", {embd, n_kv * hd});
+    add(p + "attn_output.weight", {n_head * hd, embd});
+    add(p + "ffn_norm.weight", {embd}, 1.0f);
+    if ((l + 1) % 2 != 0) {
+      add(p + "ffn_gate.weight", {embd, ff});
+      add(p + "ffn_up.weight", {embd, ff});
+      add(p + "ffn_down.weight", {ff, embd});
+      continue;
+    }
+    add(p + "ffn_gate_inp.weight", {embd, n_exp});
+    add(p + "ffn_gate_exps.weight", {embd, ff_e, n_exp});
+    add(p + "ffn_up_exps.weight", {embd, ff_e, n_exp});
+    add(p + "ffn_down_exps.weight", {ff_e, embd, n_exp});
+    add(p + "ffn_gate_shexp.weight", {embd, ff_e});
+    add(p + "ffn_up_shexp.weight", {embd, ff_e});
+    add(p + "ffn_down_shexp.weight", {ff_e, embd});
+  }
+  w.write(path);
+  store.clear();
+  return path;
+}
+
+TEST(ModelBatchLlama4, SequencesTogetherEqualEachAloneAcrossChunks) {
+  auto model = load_model(write_random_llama4(::testing::TempDir() + "lineage_batch_llama4.gguf"));
+  ASSERT_EQ(model->config().arch, "llama4");
+  ThreadPool pool(2);
+  std::vector<Case> cases = mixed_cases(model->config().n_vocab);
+  cases.push_back({some_tokens(6, 80, 9), 6, some_tokens(5, 80, 10), true});  // from inside a chunk into the next
+  test::for_each_isa([&](Isa) { check_batch_equals_alone(*model, cases, pool); });
+}
+
 // The hidden states, times the output matrix in double precision here,
 // give the logits forward() computes, which match the independent engine's.
 TEST(ModelBatchHidden, HiddenTimesOutputMatrixIsTheGoldenLogits) {
