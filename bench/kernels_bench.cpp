@@ -111,8 +111,9 @@ std::vector<uint8_t> make_matrix(DType t, int64_t rows, int64_t cols, uint32_t s
   return m;
 }
 
-// args: type id, tokens, threads, packed (0/1). One token reads the weights
-// from DRAM (copies cycled past the caches); a batch keeps one copy hot.
+// args: type id, tokens, threads, packed (0/1). Up to 16 tokens (a decode
+// step of one or several sequences) read the weights from DRAM (copies
+// cycled past the caches); a prompt batch keeps one copy hot.
 void BM_Matmul(benchmark::State& st) {
   const DType t = static_cast<DType>(st.range(0));
   const int64_t n = st.range(1);
@@ -123,7 +124,7 @@ void BM_Matmul(benchmark::State& st) {
     return;
   }
   const size_t bytes = dtype_row_bytes(t, kCols) * kRows;
-  const int copies = n == 1 ? static_cast<int>(std::max<size_t>(1, (256u << 20) / bytes)) : 1;
+  const int copies = n <= 16 ? static_cast<int>(std::max<size_t>(1, (256u << 20) / bytes)) : 1;
   std::vector<std::vector<uint8_t>> mats;
   std::vector<std::shared_ptr<const PackedMatrix>> packed;
   for (int i = 0; i < copies; ++i) {
@@ -150,11 +151,12 @@ void BM_Matmul(benchmark::State& st) {
 
 void MatmulArgs(benchmark::internal::Benchmark* b) {
   for (DType t : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::F16})
-    for (int n : {1, 512})
+    for (int n : {1, 4, 16, 512})
       for (int th : {1, 2})
         for (int packed : {0, 1}) {
           if (packed && t == DType::Q4_K) continue;
-          if (n == 512 && !packed && t != DType::Q4_K) continue;
+          if (n > 1 && !packed && t != DType::Q4_K) continue;
+          if ((n == 4 || n == 16) && th == 2) continue;
           b->Args({static_cast<int64_t>(t), n, th, packed});
         }
 }

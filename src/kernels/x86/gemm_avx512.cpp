@@ -44,9 +44,12 @@ void load_weights(const uint8_t* g, __m512i* w) {
   }
 }
 
-// Rows of one panel against NT tokens. With a single token the 8-step
-// integer chain is split in two so consecutive blocks overlap better; the
-// sums are exact, so the split changes nothing in the result.
+// Rows of one panel against NT tokens. With up to four tokens (a decode
+// step of a few sequences) each token's 8-step integer chain is split in
+// two, else the chains' latency, not the VNNI throughput, sets the pace;
+// the sums are exact, so the split changes nothing in the result. Those
+// small tiles read weights from DRAM as one token does, so they prefetch
+// the block eight ahead too.
 template <int NT, bool kQ4>
 void tile(const uint8_t* panel, int64_t nb, const QuantActs& x, float* y, int64_t y_stride, __mmask16 rows) {
   constexpr int64_t qb = kQ4 ? 256 : 512;
@@ -56,7 +59,11 @@ void tile(const uint8_t* panel, int64_t nb, const QuantActs& x, float* y, int64_
   for (int64_t b = 0; b < nb; ++b) {
     __m512i w[8];
     load_weights<kQ4>(panel + b * qb, w);
-    if (NT == 1) _mm_prefetch(reinterpret_cast<const char*>(panel + (b + 8) * qb), _MM_HINT_T0);
+    if constexpr (NT == 1) {
+      _mm_prefetch(reinterpret_cast<const char*>(panel + (b + 8) * qb), _MM_HINT_T0);
+    } else if constexpr (NT <= 4) {
+      for (int64_t l = 0; l < qb; l += 64) _mm_prefetch(reinterpret_cast<const char*>(panel + (b + 8) * qb + l), _MM_HINT_T0);
+    }
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(dp + b * kPanelRows)));
     // Fully unrolled, so that acc[] lives in registers: left to itself GCC
     // keeps the eight accumulators in memory and every block pays a load
@@ -66,7 +73,7 @@ void tile(const uint8_t* panel, int64_t nb, const QuantActs& x, float* y, int64_
       const int8_t* xq = x.qs + t * x.qs_stride + b * kQK;
       const int64_t bi = t * x.blk_stride + b;
       __m512i s = _mm512_set1_epi32(x.corr[bi]);
-      if constexpr (NT == 1) {
+      if constexpr (NT <= 4) {
         __m512i s1 = _mm512_setzero_si512();
         for (int c = 0; c < 8; c += 2) {
           s = _mm512_dpbusd_epi32(s, w[c], _mm512_set1_epi32(load4(xq + 4 * c)));
