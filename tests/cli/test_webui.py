@@ -138,7 +138,13 @@ class WebUiBrowser(unittest.TestCase):
                 "/v1/chat/completions",
                 {k: v for k, v in cls.out["greedy"]["request"]["body"].items() if k not in ("stream", "stream_options")},
                 {"Authorization": "Bearer " + KEY})
+            # The scheduler frees a slot between its steps, a moment after
+            # the answer is out; wait for that rather than race it.
+            deadline = time.monotonic() + 30
             cls.metrics = read_metrics(cls.server)
+            while cls.metrics["lineage_busy_slots"] != 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+                cls.metrics = read_metrics(cls.server)
         except BaseException:
             cls.server.stop()
             cls.tmp.cleanup()
