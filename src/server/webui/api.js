@@ -32,8 +32,9 @@ export async function listModels(key) {
   return Array.isArray(j.data) ? j.data : [];
 }
 
-// Posts a streaming chat request and calls onChunk with each parsed chunk
-// until the server's [DONE]. Rejects with ApiError, or with an AbortError
+// Posts a streaming chat request and calls onChunk(chunk, read) with each
+// parsed chunk until the server's [DONE]; read counts the network reads, so
+// chunks that came together can be told apart from chunks that came apart. Rejects with ApiError, or with an AbortError
 // when signal is aborted (the server then cancels the request).
 export async function streamChat(body, key, signal, onChunk) {
   const r = await fetch("/v1/chat/completions", {
@@ -46,7 +47,7 @@ export async function streamChat(body, key, signal, onChunk) {
   const reader = r.body.getReader();
   const decoder = new TextDecoder();
   let buf = "";
-  for (;;) {
+  for (let read = 1; ; read++) {
     const { value, done } = await reader.read();
     if (done) break;
     buf += decoder.decode(value, { stream: true });
@@ -63,7 +64,7 @@ export async function streamChat(body, key, signal, onChunk) {
       if (data === "[DONE]") return;
       const chunk = JSON.parse(data);
       if (chunk.error) throw new ApiError(500, chunk.error.message || "the server reported an error");
-      onChunk(chunk);
+      onChunk(chunk, read);
     }
   }
   throw new ApiError(0, "the answer ended before the server finished it");

@@ -266,16 +266,22 @@ async function send(text) {
   const start = performance.now();
   let first = null;
   let last = null;
+  let firstRead = 0;
+  let lastRead = 0;
   let usage = null;
   try {
-    await streamChat(body, apiKey, controller.signal, (chunk) => {
+    await streamChat(body, apiKey, controller.signal, (chunk, read) => {
       if (chunk.usage) usage = chunk.usage;
       const choice = chunk.choices && chunk.choices[0];
       const piece = choice && choice.delta && choice.delta.content;
       if (typeof piece === "string" && piece !== "") {
         const now = performance.now();
-        if (first === null) first = now;
+        if (first === null) {
+          first = now;
+          firstRead = read;
+        }
         last = now;
+        lastRead = read;
         msg.content += piece;
         queueRender();
       }
@@ -296,13 +302,13 @@ async function send(text) {
   }
   if (usage) {
     // Speed counts from the first token, so the prompt's reading time and
-    // the wait for a slot stay out of it.
-    const span = first !== null && last > first ? (last - first) / 1000 : 0;
-    msg.stats = {
-      prompt: usage.prompt_tokens,
-      completion: usage.completion_tokens,
-      tokensPerSecond: span > 0 && usage.completion_tokens > 1 ? (usage.completion_tokens - 1) / span : 0,
-    };
+    // the wait for a slot stay out of it. An answer that arrived in one
+    // network read has no such span; it is then timed from the request.
+    const n = usage.completion_tokens;
+    let tokensPerSecond = 0;
+    if (first !== null && lastRead > firstRead && n > 1) tokensPerSecond = (n - 1) / ((last - first) / 1000);
+    else if (first !== null && last > start && n > 0) tokensPerSecond = n / ((last - start) / 1000);
+    msg.stats = { prompt: usage.prompt_tokens, completion: n, tokensPerSecond };
     if (first !== null) msg.stats.firstTokenMs = Math.round(first - start);
   }
   conv.updated = Date.now();
