@@ -163,7 +163,6 @@ try {
     tag: await page.textContent(`${lastAnswer} .meta`),
     storedState: (await storedChats(page)).conversations[1].messages[1].state,
   };
-  await page.screenshot({ path: path.join(outDir, "webui.png") });
 
   phase("stop");
   // Everything survives a reload.
@@ -172,6 +171,7 @@ try {
   out.titlesAfterReload = await titles(page);
   await page.click('#conversations .conv-title >> text="Where is fair Juliet tonight?"');
   out.reloaded = await page.$$eval(".msg", (ms) => ms.map((m) => ({ cls: m.className, text: m.querySelector(".bubble").textContent })));
+  await page.screenshot({ path: path.join(outDir, "webui.png") });
 
   phase("reload");
   // Rename, then delete, each kept across a reload.
