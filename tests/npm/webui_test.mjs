@@ -131,7 +131,7 @@ try {
   phase("greedy");
   // A long answer, stopped once some of it has appeared.
   await page.click("#new-chat");
-  await openSettings(page, { "#set-max-tokens": "" });
+  await openSettings(page, { "#set-max-tokens": "4000" });
   await page.evaluate(() => {
     window.__seen = [];
     new MutationObserver(() => {
@@ -162,6 +162,7 @@ try {
     stopHidden: await page.isHidden("#stop"),
     tag: await page.textContent(`${lastAnswer} .meta`),
     storedState: (await storedChats(page)).conversations[1].messages[1].state,
+    maxTokens: requests[requests.length - 1].body.max_tokens,
   };
 
   phase("stop");
