@@ -8,6 +8,8 @@ pkgs=(cmake ninja-build g++ pkg-config
       libgtest-dev libbenchmark-dev
       clang libclang-rt-14-dev
       python3 python3-numpy python3-sentencepiece)
+# Headless Chromium runs the chat page's browser test (tests/npm/webui_test.mjs).
+pkgs+=(chromium)
 # Node.js runs the npm oracles; a machine that already has node keeps its own.
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)

@@ -13,6 +13,7 @@
 #include "server/http_guard.h"
 #include "server/metrics.h"
 #include "server/request.h"
+#include "server/webui.h"
 
 namespace lineage::server {
 
@@ -113,7 +114,9 @@ struct Server::Impl {
                                 "invalid_request_error", "", "forbidden_host"});
         return httplib::Server::HandlerResponse::Handled;
       }
-      if (!opt.api_key.empty() && req.path != "/health") {
+      // The chat page asks for the key itself; a browser cannot send it to load the page.
+      const bool page = (req.method == "GET" || req.method == "HEAD") && webui_file_for(req.path);
+      if (!opt.api_key.empty() && req.path != "/health" && !page) {
         const std::string key = bearer_token(req.get_header_value("Authorization"));
         if (!constant_time_equal(key, opt.api_key)) {
           set_error(res, ApiError{401,
@@ -156,6 +159,7 @@ struct Server::Impl {
     http.Get("/metrics", [this](const httplib::Request&, httplib::Response& r) {
       r.set_content(render_metrics(sched.stats(), counter->snapshot(), counter->finishes()), "text/plain; version=0.0.4");
     });
+    add_webui_routes(http);
     // Everything else: 405 on a known path with the wrong method, else 404.
     auto fallback = [](const httplib::Request& req, httplib::Response& res) {
       for (const char* p : kPostPaths)
