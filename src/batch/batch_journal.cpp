@@ -1,6 +1,7 @@
 #include "batch/batch_journal.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -24,6 +25,8 @@ LineFile::LineFile(const std::string& path) : path_(path) {
 LineFile::~LineFile() {
   if (fd_ >= 0) ::close(fd_);
 }
+
+bool LineFile::try_lock() { return ::flock(fd_, LOCK_EX | LOCK_NB) == 0; }
 
 void LineFile::append(const std::string& line) {
   std::string buf;

@@ -20,6 +20,10 @@ class LineFile {
   LineFile(const LineFile&) = delete;
   LineFile& operator=(const LineFile&) = delete;
 
+  // Takes an exclusive lock on the file; false when another process holds
+  // one (two runs appending to one output would each redo the other's rows).
+  bool try_lock();
+
   // Appends line and a newline with one write() (retried for the rest only
   // when the kernel writes less, which a regular file does only on error).
   void append(const std::string& line);

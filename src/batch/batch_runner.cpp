@@ -150,6 +150,9 @@ BatchSummary run_batch(const Engine& engine, const BatchOptions& o, const BatchI
   std::string grammar;
   if (in.schema) grammar = in.schema->grammar();
 
+  LineFile out(o.output);
+  if (!out.try_lock()) fail(o.output, ": another `lineage batch` is writing this output");
+  LineFile err(o.errors);
   // What earlier runs finished.
   const DoneRows answered = scan_done(o.output);
   const DoneRows errored = scan_done(o.errors);
@@ -180,8 +183,6 @@ BatchSummary run_batch(const Engine& engine, const BatchOptions& o, const BatchI
     std::fprintf(stderr, "batch: resuming: %zu of %zu rows done before (%zu answered, %zu errors)\n", known,
                  sum.total, sum.answered_before, sum.errors_before);
 
-  LineFile out(o.output);
-  LineFile err(o.errors);
   auto write_error = [&](const InputRow& r, const std::string& why, const std::string* answer = nullptr) {
     ojson j{{"id", r.id}, {"line", r.line}, {"error", why}};
     if (answer) j["answer"] = *answer;
@@ -189,9 +190,8 @@ BatchSummary run_batch(const Engine& engine, const BatchOptions& o, const BatchI
     ++sum.errors;
   };
 
-  Progress progress(sum.total, known);
   if (pending.empty()) {
-    progress.finish(0, sum.errors_before, 0);
+    Progress(sum.total, known).finish(0, sum.errors_before, 0);
     return sum;
   }
 
@@ -204,6 +204,7 @@ BatchSummary run_batch(const Engine& engine, const BatchOptions& o, const BatchI
   auto finished = std::make_shared<Finished>();
   Scheduler sched(engine, so);
   const auto t0 = std::chrono::steady_clock::now();
+  Progress progress(sum.total, known);
 
   size_t next = 0, in_flight = 0;
   std::vector<std::shared_ptr<Flight>> flying;

@@ -4,6 +4,7 @@ prompt (rendered here in Python, not by the project's Jinja engine), the
 same answers with 1 or 4 slots, runs killed with SIGKILL at a random row
 (seeded, the seed printed; LINEAGE_TEST_SEED=N repeats one) and resumed,
 refused resumes, bad rows, a cut-off last line, SIGINT."""
+import fcntl
 import json
 import os
 import random
@@ -358,9 +359,15 @@ class Batch(unittest.TestCase):
         self.assertEqual(code, 1)
         self.assertIn("line 1", err)
         self.assertFalse(os.path.exists(d.output))
-        # An output that is not ours is never appended to.
         with open(d.template, "w") as f:
             f.write(TEMPLATE)
+        # Two runs never append to one output.
+        with open(d.output, "a") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            code, _, err = d.run()
+        self.assertEqual(code, 1)
+        self.assertIn("another `lineage batch` is writing", err)
+        # An output that is not ours is never appended to.
         with open(d.output, "w") as f:
             f.write("hello\n")
         code, _, err = d.run()
