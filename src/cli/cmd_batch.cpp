@@ -7,6 +7,7 @@
 // (run the same command again to finish); 1 for an error that stops the run.
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
@@ -58,7 +59,8 @@ void run_batch_command(BatchArgs& a) {
       const int sig = sigtimedwait(&sigs, nullptr, &tick);
       if (sig > 0 && stop_signal.load() == 0) {
         stop_signal.store(sig);
-        std::fprintf(stderr, "\nbatch: %s: dropping the rows in flight and stopping\n",
+        // On a terminal the progress bar has no line break yet.
+        std::fprintf(stderr, "%sbatch: %s: dropping the rows in flight and stopping\n", isatty(2) ? "\n" : "",
                      sig == SIGINT ? "interrupted" : "terminated");
       }
     }
