@@ -15,7 +15,7 @@ AnswerSchema AnswerSchema::load(const std::string& path) {
   std::ostringstream os;
   if (!f || !(os << f.rdbuf())) fail(path, ": cannot read the schema file");
   AnswerSchema s;
-  s.schema_ = nlohmann::json::parse(os.str(), nullptr, false);
+  s.schema_ = nlohmann::ordered_json::parse(os.str(), nullptr, false);
   if (s.schema_.is_discarded()) fail(path, ": the schema is not valid JSON");
   if (!s.schema_.is_object() && !s.schema_.is_boolean()) fail(path, ": a JSON Schema is an object (or a boolean)");
   return s;

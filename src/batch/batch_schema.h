@@ -16,7 +16,7 @@ class AnswerSchema {
   // or not a schema (an object or a boolean).
   static AnswerSchema load(const std::string& path);
 
-  const nlohmann::json& schema() const { return schema_; }
+  const nlohmann::ordered_json& schema() const { return schema_; }
   // The grammar (GBNF, root rule `root`) that keeps generation inside the
   // schema. Error for a schema the grammar compiler does not support.
   std::string grammar() const;
@@ -24,7 +24,7 @@ class AnswerSchema {
   std::optional<nlohmann::ordered_json> parse(const std::string& answer, std::string* why) const;
 
  private:
-  nlohmann::json schema_;
+  nlohmann::ordered_json schema_;  // key order kept: properties are generated in it
 };
 
 // Makes a request follow the grammar.
