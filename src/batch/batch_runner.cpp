@@ -127,7 +127,14 @@ BatchInputs read_inputs(const BatchOptions& o) {
   BatchInputs in;
   in.row_template = read_text(o.template_path, "template");
   check_row_template(in.row_template);
-  if (!o.schema_path.empty()) in.schema = AnswerSchema::load(o.schema_path);
+  if (!o.schema_path.empty()) {
+    in.schema = AnswerSchema::load(o.schema_path);
+    try {
+      in.grammar = in.schema->grammar();
+    } catch (const Error& e) {
+      fail(o.schema_path, ": ", e.what());
+    }
+  }
   if (!o.chat && !o.system.empty()) fail("--system needs --chat (plain completion has no system message)");
   if (!o.chat && !o.chat_template_path.empty()) fail("--chat-template needs --chat");
   in.rows = read_rows(o.input);
@@ -147,8 +154,6 @@ BatchSummary run_batch(const Engine& engine, const BatchOptions& o, const BatchI
       for (auto& s : chat::fallback_stop_strings()) stops.push_back(s);
   }
   PromptMaker prompts(engine, in.row_template, chat_source, o.system);
-  std::string grammar;
-  if (in.schema) grammar = in.schema->grammar();
 
   LineFile out(o.output);
   if (!out.try_lock()) fail(o.output, ": another `lineage batch` is writing this output");
@@ -233,7 +238,7 @@ BatchSummary run_batch(const Engine& engine, const BatchOptions& o, const BatchI
     req.options = o.gen;
     req.options.stop = stops;
     req.options.sampling.seed = row_seed(o.gen.sampling.seed, r.key);
-    if (!grammar.empty()) constrain(req.options, grammar);
+    if (!in.grammar.empty()) constrain(req.options, in.grammar);
     req.on_text = [f](const std::string& text, const std::vector<TokenLogprob>&) {
       f->text += text;
       return true;

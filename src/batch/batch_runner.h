@@ -28,6 +28,7 @@ struct BatchInputs {
   std::vector<InputRow> rows;
   std::string row_template;
   std::optional<AnswerSchema> schema;
+  std::string grammar;  // the schema as GBNF (empty without one)
 };
 
 BatchInputs read_inputs(const BatchOptions& o);

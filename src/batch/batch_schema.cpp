@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "sampling/json_schema.h"
 
 namespace lineage::batch {
 
@@ -21,13 +22,9 @@ AnswerSchema AnswerSchema::load(const std::string& path) {
   return s;
 }
 
-std::string AnswerSchema::grammar() const {
-  fail("--json-schema needs constrained generation, which this build does not have yet");
-}
+std::string AnswerSchema::grammar() const { return json_schema_to_gbnf(schema_); }
 
-void constrain(GenerateOptions&, const std::string&) {
-  fail("--json-schema needs constrained generation, which this build does not have yet");
-}
+void constrain(GenerateOptions& opt, const std::string& grammar) { opt.grammar = grammar; }
 
 std::optional<nlohmann::ordered_json> AnswerSchema::parse(const std::string& answer, std::string* why) const {
   try {
