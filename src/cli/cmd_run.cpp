@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/grammar_options.h"
 #include "core/error.h"
 #include "runtime/engine.h"
 
@@ -25,6 +26,7 @@ struct RunArgs {
   std::vector<std::string> stop;
   bool ignore_eos = false;
   bool no_display_prompt = false;
+  GrammarArgs grammar;
 };
 
 std::string read_file(const std::string& path) {
@@ -42,6 +44,7 @@ void run(const RunArgs& a) {
   if (!a.prompt.empty() && !a.prompt_file.empty()) fail("give the prompt with -p TEXT or -f FILE, not both");
   std::string prompt = a.prompt_file.empty() ? a.prompt : read_file(a.prompt_file);
   if (prompt.empty()) fail("the prompt is empty (give it with -p TEXT or -f FILE)");
+  const std::string grammar = load_grammar(a.grammar);
   auto engine = Engine::load(a.model, a.threads);
   const Tokenizer& tok = engine->tokenizer();
   int n_ctx = a.ctx_size > 0 ? a.ctx_size : engine->default_context();
@@ -56,6 +59,7 @@ void run(const RunArgs& a) {
   opt.stop = a.stop;
   for (auto& s : engine->default_stop_strings()) opt.stop.push_back(s);
   opt.ignore_eos = a.ignore_eos;
+  opt.grammar = grammar;
 
   if (!a.no_display_prompt) {
     std::fwrite(prompt.data(), 1, prompt.size(), stdout);
@@ -91,6 +95,7 @@ void add_run(CLI::App& app) {
   c->add_option("-t,--threads", a->threads, "threads (default: physical cores)")->check(CLI::Range(1, 256));
   c->add_option("-b,--batch-size", a->batch, "prompt tokens per forward pass")->capture_default_str()->check(CLI::Range(1, 65536));
   add_sampling_options(c, a->sampling);
+  add_grammar_options(c, a->grammar);
   c->add_option("-s,--seed", a->seed, "random seed (default: random)");
   c->add_option("--stop", a->stop, "stop string (repeatable; the model's own are always used)");
   c->add_flag("--ignore-eos", a->ignore_eos, "keep generating past end-of-generation tokens");

@@ -48,6 +48,17 @@ std::vector<std::string> Engine::default_stop_strings() const {
   return v ? *v : std::vector<std::string>{};
 }
 
+const GrammarVocab& Engine::grammar_vocab() const {
+  const Tokenizer& tok = tokenizer();
+  std::call_once(grammar_vocab_once_, [&] { grammar_vocab_ = std::make_unique<GrammarVocab>(tok); });
+  return *grammar_vocab_;
+}
+
+std::shared_ptr<const Grammar> parse_options_grammar(const GenerateOptions& opt) {
+  if (opt.grammar.empty()) return nullptr;
+  return parse_grammar(opt.grammar);
+}
+
 GenerateResult generate(const Engine& engine, KVCache& cache, const std::vector<int32_t>& prompt,
                         const GenerateOptions& opt, const std::function<void(const std::string&)>& on_text) {
   const Tokenizer& tok = engine.tokenizer();
@@ -55,6 +66,9 @@ GenerateResult generate(const Engine& engine, KVCache& cache, const std::vector<
   GenerateResult res;
   res.n_prompt = static_cast<int>(prompt.size());
   if (prompt.empty()) fail("the prompt is empty (no tokens to start from)");
+  std::unique_ptr<GrammarConstraint> grammar;
+  if (auto g = parse_options_grammar(opt))
+    grammar = std::make_unique<GrammarConstraint>(std::move(g), engine.grammar_vocab(), !opt.ignore_eos);
   cache.clear();
   int pos = 0;
   if (static_cast<int>(prompt.size()) > cache.n_ctx())
@@ -77,12 +91,22 @@ GenerateResult generate(const Engine& engine, KVCache& cache, const std::vector<
   TextStream stream(opt.stop);
   t0 = std::chrono::steady_clock::now();
   res.stop_reason = "length";
+  // The budget rule holds only when a complete output fits at all;
+  // otherwise the output is cut at the limit like any other.
+  const int limit0 = grammar_token_limit(opt.n_predict, 0, pos, cache.n_ctx());
+  const bool budgeted = grammar && limit0 >= 0 && grammar->need() <= static_cast<uint32_t>(limit0);
   for (int k = 0; opt.n_predict < 0 || k < opt.n_predict; ++k) {
-    int32_t id = sampler.sample(logits.data(), n_vocab, history);
+    if (grammar && grammar->finished()) {
+      res.stop_reason = "eos";
+      break;
+    }
+    if (budgeted) grammar->set_budget(grammar_token_limit(opt.n_predict, k, pos, cache.n_ctx()));
+    int32_t id = sampler.sample(logits.data(), n_vocab, history, grammar.get());
     if (!opt.ignore_eos && std::find(eog.begin(), eog.end(), id) != eog.end()) {
       res.stop_reason = "eos";
       break;
     }
+    if (grammar) grammar->accept(id);
     res.tokens.push_back(id);
     history.push_back(id);
     std::string text = stream.push(tok.token_to_piece(id));
@@ -92,6 +116,10 @@ GenerateResult generate(const Engine& engine, KVCache& cache, const std::vector<
       break;
     }
     if (opt.n_predict >= 0 && k + 1 == opt.n_predict) break;  // no need to compute logits we won't use
+    if (grammar && grammar->finished()) {
+      res.stop_reason = "eos";
+      break;
+    }
     if (pos >= cache.n_ctx()) {
       res.stop_reason = "context";
       break;

@@ -3,6 +3,7 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,8 @@
 #include "gguf/gguf.h"
 #include "model/model.h"
 #include "runtime/kv_cache.h"
+#include "sampling/grammar.h"
+#include "sampling/grammar_vocab.h"
 #include "sampling/sampler.h"
 #include "tokenizer/tokenizer.h"
 
@@ -34,6 +37,9 @@ class Engine {
   int default_context() const;
   // Stop strings the model file asks for (`lineage.stop_strings`).
   std::vector<std::string> default_stop_strings() const;
+  // The vocabulary as grammars see it, built on first use (Error when the
+  // file has no vocabulary); safe to call from several threads.
+  const GrammarVocab& grammar_vocab() const;
 
  private:
   std::shared_ptr<const GGUFFile> file_;
@@ -41,6 +47,8 @@ class Engine {
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<ThreadPool> pool_;
   double load_seconds_ = 0;
+  mutable std::once_flag grammar_vocab_once_;
+  mutable std::unique_ptr<GrammarVocab> grammar_vocab_;
 };
 
 struct GenerateOptions {
@@ -49,14 +57,34 @@ struct GenerateOptions {
   SamplerParams sampling;
   std::vector<std::string> stop;  // stop strings (model defaults added by the caller)
   bool ignore_eos = false;
+  // GBNF text whose rule `root` the output must match ("" = unconstrained).
+  // Only tokens that keep the output inside the grammar are sampled; an
+  // end-of-generation token only where the output is complete. When it is
+  // complete and nothing may follow, generation ends with stop_reason
+  // "eos" (the grammar ended it, as the model's own end token would). With a
+  // token limit (n_predict, or the context), tokens are chosen so that the
+  // output can still be completed in the tokens left, whenever the limit
+  // allows a complete output at all.
+  std::string grammar;
 };
+
+// Parses opt.grammar (nullptr when empty); Error when it does not parse.
+std::shared_ptr<const Grammar> parse_options_grammar(const GenerateOptions& opt);
+
+// Tokens that can still be sampled at generation step k (the one now being
+// sampled included) when pos positions of an n_ctx context are filled: the
+// grammar's budget.
+inline int grammar_token_limit(int n_predict, int k, int pos, int n_ctx) {
+  const int ctx_left = n_ctx - pos + 1;
+  return n_predict < 0 ? ctx_left : (n_predict - k < ctx_left ? n_predict - k : ctx_left);
+}
 
 struct GenerateResult {
   std::vector<int32_t> tokens;  // generated ids (the stop token not included)
   int n_prompt = 0;
   double prompt_seconds = 0;
   double gen_seconds = 0;
-  std::string stop_reason;  // "eos", "stop", "length", "context"
+  std::string stop_reason;  // "eos" (also: the grammar completed), "stop", "length", "context"
 };
 
 // Clears the cache, feeds prompt (which must fit it) and samples up to n_predict tokens,

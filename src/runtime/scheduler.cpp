@@ -34,6 +34,7 @@ struct Queued {
   CompletionRequest req;
   std::shared_ptr<RequestHandle> handle;
   Clock::time_point submitted;
+  std::shared_ptr<const Grammar> grammar;  // parsed at submit(); null when unconstrained
 };
 
 struct EmbedJob {
@@ -45,18 +46,22 @@ struct EmbedJob {
 
 // A request that holds a slot.
 struct Running {
-  explicit Running(Queued q)
+  Running(Queued q, const GrammarVocab* vocab)
       : req(std::move(q.req)),
         handle(std::move(q.handle)),
         submitted(q.submitted),
         sampler(req.options.sampling),
-        stream(req.options.stop) {}
+        stream(req.options.stop) {
+    if (q.grammar) grammar = std::make_unique<GrammarConstraint>(std::move(q.grammar), *vocab, !req.options.ignore_eos);
+  }
   CompletionRequest req;
   std::shared_ptr<RequestHandle> handle;
   Clock::time_point submitted, started, first_token;
   bool has_started = false, has_first_token = false;
   Sampler sampler;
   TextStream stream;
+  std::unique_ptr<GrammarConstraint> grammar;  // this request's own matcher
+  bool budgeted = false;  // a complete output fits the token limit: keep it completable
   std::vector<int32_t> history;  // the prompt, then every generated token
   int fed = 0;                   // prompt tokens whose keys and values are cached
   bool generating = false;
@@ -357,7 +362,17 @@ void Scheduler::Impl::sample(Slot& s, float* row) {
   Running& r = *s.run;
   const Tokenizer& tok = engine.tokenizer();
   const int nv = engine.config().n_vocab;
-  const int32_t id = r.sampler.sample(row, nv, r.history);
+  if (r.grammar) {
+    if (r.grammar->finished()) {
+      finish(s, "eos");
+      return;
+    }
+    const int k = static_cast<int>(r.result.tokens.size());
+    const int limit = grammar_token_limit(r.req.options.n_predict, k, static_cast<int>(s.tokens.size()), s.cache.n_ctx());
+    if (k == 0) r.budgeted = limit >= 0 && r.grammar->need() <= static_cast<uint32_t>(limit);
+    if (r.budgeted) r.grammar->set_budget(limit);
+  }
+  const int32_t id = r.sampler.sample(row, nv, r.history, r.grammar.get());
   if (!r.has_first_token) {
     r.has_first_token = true;
     r.first_token = Clock::now();
@@ -367,6 +382,7 @@ void Scheduler::Impl::sample(Slot& s, float* row) {
     finish(s, "eos");
     return;
   }
+  if (r.grammar) r.grammar->accept(id);
   r.result.tokens.push_back(id);
   r.history.push_back(id);
   // The sampler has applied the penalties to row in place; truncation and
@@ -382,6 +398,8 @@ void Scheduler::Impl::sample(Slot& s, float* row) {
     finish(s, "stop");
   else if (n_predict >= 0 && static_cast<int>(r.result.tokens.size()) >= n_predict)
     finish(s, "length");
+  else if (r.grammar && r.grammar->finished())
+    finish(s, "eos");
   else if (static_cast<int>(s.tokens.size()) >= s.cache.n_ctx())
     finish(s, "context");
   else
@@ -431,7 +449,8 @@ void Scheduler::Impl::admit(Queued& q) {
     s.tokens.assign(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(donor_len));
     keep = donor_len;
   }
-  s.run = std::make_unique<Running>(std::move(q));
+  const GrammarVocab* vocab = q.grammar ? &engine.grammar_vocab() : nullptr;
+  s.run = std::make_unique<Running>(std::move(q), vocab);
   Running& r = *s.run;
   r.order = admissions++;
   r.history = r.req.prompt;  // q (and so prompt) was moved from
@@ -574,13 +593,15 @@ Scheduler::Submit Scheduler::submit(CompletionRequest req, std::shared_ptr<Reque
   for (float v : {sp.temperature, sp.top_p, sp.min_p, sp.repeat_penalty, sp.frequency_penalty, sp.presence_penalty})
     if (!std::isfinite(v)) fail("sampling options must be finite numbers, got ", v);
   if (sp.repeat_penalty <= 0) fail("the repeat penalty must be positive, got ", sp.repeat_penalty);
+  std::shared_ptr<const Grammar> grammar = parse_options_grammar(req.options);
+  if (grammar) e.grammar_vocab();  // built here, on the caller's thread, rather than between steps
 
   auto h = std::make_shared<RequestHandle>();
   {
     std::lock_guard<std::mutex> lk(impl_->mu);
     if (!impl_->accepting) return Submit::shutting_down;
     if (static_cast<int>(impl_->queue.size()) >= impl_->opt.max_queue) return Submit::queue_full;
-    impl_->queue.push_back(Queued{std::move(req), h, Clock::now()});
+    impl_->queue.push_back(Queued{std::move(req), h, Clock::now(), std::move(grammar)});
     ++impl_->outstanding;
   }
   impl_->wake.notify_all();

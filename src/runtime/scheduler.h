@@ -41,7 +41,7 @@ struct CompletionResult {
 
 struct CompletionRequest {
   std::vector<int32_t> prompt;  // not empty; shorter than the slot's context
-  GenerateOptions options;      // n_predict, sampling (incl. seed), stop strings, ignore_eos; n_batch unused
+  GenerateOptions options;      // n_predict, sampling (incl. seed), stop strings, ignore_eos, grammar; n_batch unused
   // -1: no log-probabilities; 0: the chosen token's only; k (<= 20): also the k most likely.
   int n_logprobs = -1;
   // Called on the scheduler's thread, in order, with text that is safe to
@@ -99,7 +99,7 @@ class Scheduler {
 
   // Queues a request. Error (nothing queued, no callback) for an empty
   // prompt, a prompt that does not fit a slot, an id outside the vocabulary
-  // or bad options. When the result is not ok, *handle is left empty and no
+  // or bad options (a grammar that does not parse). When the result is not ok, *handle is left empty and no
   // callback will run.
   Submit submit(CompletionRequest req, std::shared_ptr<RequestHandle>* handle);
 

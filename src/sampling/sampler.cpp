@@ -4,6 +4,8 @@
 #include <cmath>
 #include <unordered_map>
 
+#include "core/error.h"
+
 namespace lineage {
 
 int32_t argmax(const float* logits, int n) {
@@ -30,26 +32,84 @@ void apply_penalties(float* logits, int n_vocab, const std::vector<int32_t>& his
 
 Sampler::Sampler(const SamplerParams& p) : p_(p), rng_(p.seed) {}
 
-int32_t Sampler::sample(float* logits, int n_vocab, const std::vector<int32_t>& history) {
+namespace {
+// Ties are broken by id so the order (and so the draw) is reproducible.
+bool by_logit(const std::pair<float, int32_t>& a, const std::pair<float, int32_t>& b) {
+  return a.first > b.first || (a.first == b.first && a.second < b.second);
+}
+
+[[noreturn]] void nothing_allowed() {
+  fail("grammar: no token of the vocabulary can continue the output from here");
+}
+}  // namespace
+
+void Sampler::constrained_candidates(const float* logits, int n_vocab, TokenConstraint& c) {
+  const size_t n = static_cast<size_t>(n_vocab);
+  const size_t k = p_.top_k > 0 ? std::min(static_cast<size_t>(p_.top_k), n) : n;
+  cand_.resize(n);
+  for (size_t i = 0; i < n; ++i) cand_[i] = {logits[i], static_cast<int32_t>(i)};
+  if (k < n) {
+    // The k best allowed tokens are usually among the few best overall:
+    // look at those one by one before paying for the whole mask.
+    const size_t m = std::min(n, std::max<size_t>(4 * k, 64));
+    std::partial_sort(cand_.begin(), cand_.begin() + static_cast<long>(m), cand_.end(), by_logit);
+    size_t got = 0;
+    for (size_t i = 0; i < m && got < k; ++i)
+      if (c.allows(cand_[i].second)) cand_[got++] = cand_[i];
+    if (got == k || m == n) {
+      if (got == 0) nothing_allowed();
+      cand_.resize(got);
+      return;
+    }
+    for (size_t i = 0; i < n; ++i) cand_[i] = {logits[i], static_cast<int32_t>(i)};
+  }
+  c.fill_mask(mask_);
+  size_t got = 0;
+  for (size_t i = 0; i < n; ++i)
+    if (mask_[i]) cand_[got++] = cand_[i];
+  if (got == 0) nothing_allowed();
+  cand_.resize(got);
+  const size_t keep = std::min(k, got);
+  std::partial_sort(cand_.begin(), cand_.begin() + static_cast<long>(keep), cand_.end(), by_logit);
+  cand_.resize(keep);
+}
+
+int32_t Sampler::sample(float* logits, int n_vocab, const std::vector<int32_t>& history, TokenConstraint* constraint) {
   // A NaN would break the sort order below and every probability after it;
   // such a token is simply never chosen.
   for (int k = 0; k < n_vocab; ++k)
     if (std::isnan(logits[k])) logits[k] = -INFINITY;
   apply_penalties(logits, n_vocab, history, p_);
-  if (p_.temperature <= 0.0f) return argmax(logits, n_vocab);
-
-  cand_.resize(static_cast<size_t>(n_vocab));
-  for (int k = 0; k < n_vocab; ++k) cand_[k] = {logits[k], k};
-  // Ties are broken by id so the order (and so the draw) is reproducible.
-  auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
-  size_t keep = cand_.size();
-  if (p_.top_k > 0 && static_cast<size_t>(p_.top_k) < keep) {
-    keep = static_cast<size_t>(p_.top_k);
-    std::partial_sort(cand_.begin(), cand_.begin() + static_cast<long>(keep), cand_.end(), by_logit);
-  } else {
-    std::sort(cand_.begin(), cand_.end(), by_logit);
+  if (p_.temperature <= 0.0f) {
+    int32_t best = argmax(logits, n_vocab);
+    if (!constraint || constraint->allows(best)) return best;
+    // The best allowed token: the same as the argmax of the masked logits.
+    constraint->fill_mask(mask_);
+    best = -1;
+    for (int k = 0; k < n_vocab; ++k)
+      if (mask_[k] && (best < 0 || logits[k] > logits[best])) best = k;
+    if (best < 0) nothing_allowed();
+    return best;
   }
-  cand_.resize(keep);
+
+  size_t keep = 0;
+  if (constraint) {
+    constrained_candidates(logits, n_vocab, *constraint);
+    keep = cand_.size();
+  } else {
+    cand_.resize(static_cast<size_t>(n_vocab));
+    for (int k = 0; k < n_vocab; ++k) cand_[k] = {logits[k], k};
+    keep = cand_.size();
+    if (p_.top_k > 0 && static_cast<size_t>(p_.top_k) < keep) {
+      keep = static_cast<size_t>(p_.top_k);
+      std::partial_sort(cand_.begin(), cand_.begin() + static_cast<long>(keep), cand_.end(), by_logit);
+    } else {
+      std::sort(cand_.begin(), cand_.end(), by_logit);
+    }
+    cand_.resize(keep);
+  }
+  // Every allowed token may have an infinitely small logit (all the others were NaN).
+  if (constraint && cand_[0].first == -INFINITY) return cand_[0].second;
 
   // Probabilities at temperature 1 decide what survives top-p and min-p.
   std::vector<double> prob(keep);

@@ -2,6 +2,9 @@
 
 #include <cmath>
 
+#include "core/error.h"
+#include "sampling/json_schema.h"
+
 namespace lineage::server {
 
 using ojson = nlohmann::ordered_json;
@@ -121,6 +124,40 @@ void parse_stop(const ojson& obj, const RequestLimits& lim, std::vector<std::str
   }
 }
 
+// response_format as a grammar: "" for text, any JSON object for
+// json_object, the compiled schema for json_schema (400 when it cannot be).
+std::string response_format_grammar(const ojson& rf) {
+  if (!rf.is_object()) throw wrong_type("response_format", "an object", rf);
+  auto t = get_string(rf, "type", "response_format");
+  if (!t) throw bad_request("'response_format.type' is missing", "response_format");
+  if (*t == "text") return "";
+  if (*t == "json_object") return json_schema_to_gbnf(ojson{{"type", "object"}});
+  if (*t != "json_schema")
+    throw bad_request("'response_format.type' must be 'text', 'json_object' or 'json_schema', not '" + *t + "'",
+                      "response_format");
+  const ojson* js = member(rf, "json_schema");
+  if (!js) throw bad_request("'response_format.json_schema' is missing", "response_format");
+  if (!js->is_object()) throw wrong_type("response_format.json_schema", "an object", *js);
+  auto name = get_string(*js, "name", "response_format.json_schema");
+  if (!name) throw bad_request("'response_format.json_schema.name' is missing", "response_format");
+  if (name->empty() || name->size() > 64 ||
+      name->find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != std::string::npos)
+    throw bad_request("'response_format.json_schema.name' must be 1 to 64 letters, digits, '_' or '-'",
+                      "response_format");
+  get_string(*js, "description", "response_format.json_schema");
+  get_bool(*js, "strict", "response_format.json_schema");  // the schema is always enforced
+  const ojson* schema = member(*js, "schema");
+  if (schema && !schema->is_object() && !schema->is_boolean())
+    throw wrong_type("response_format.json_schema.schema", "an object", *schema);
+  try {
+    // Without a schema: any JSON object, as json_object asks.
+    return json_schema_to_gbnf(schema ? *schema : ojson{{"type", "object"}});
+  } catch (const Error& e) {
+    throw bad_request(std::string("invalid 'response_format.json_schema.schema': ") + e.what(), "response_format",
+                      "invalid_json_schema");
+  }
+}
+
 // The options both generation endpoints share. Chat and completions differ
 // only in how they ask for log-probabilities, handled by the callers.
 GenerationParams parse_generation(const ojson& j, const RequestLimits& lim) {
@@ -146,11 +183,7 @@ GenerationParams parse_generation(const ojson& j, const RequestLimits& lim) {
     if (!g.stream) throw bad_request("'stream_options' is only allowed when 'stream' is true", "stream_options");
     if (auto b = get_bool(*so, "include_usage", "stream_options")) g.include_usage = *b;
   }
-  if (const ojson* rf = member(j, "response_format")) {
-    if (!rf->is_object()) throw wrong_type("response_format", "an object", *rf);
-    auto t = get_string(*rf, "type", "response_format");
-    if (t && *t != "text") throw bad_request("only response_format type 'text' is supported", "response_format");
-  }
+  if (const ojson* rf = member(j, "response_format")) g.grammar = response_format_grammar(*rf);
   if (const ojson* lb = member(j, "logit_bias")) {
     if (!lb->is_object()) throw wrong_type("logit_bias", "an object", *lb);
     if (!lb->empty()) throw bad_request("'logit_bias' is not supported", "logit_bias");

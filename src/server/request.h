@@ -45,6 +45,8 @@ struct GenerationParams {
   // -1: no log-probabilities; else how many alternatives per token (chat:
   // top_logprobs, 0..20; completions: logprobs, 0..5).
   int logprobs = -1;
+  // GBNF from response_format (json_object, json_schema); "" for text.
+  std::string grammar;
 };
 
 enum class ToolChoice { none, auto_, required, named };

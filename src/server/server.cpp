@@ -222,6 +222,7 @@ struct Server::Impl {
     o.stop = g.stop;
     for (const auto& s : extra_stops) o.stop.push_back(s);
     o.ignore_eos = g.ignore_eos;
+    o.grammar = g.grammar;
     return true;
   }
 
