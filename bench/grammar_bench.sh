@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Generation speed with a JSON schema against without, on one model:
 # alternates the two `lineage run`s so both see the same neighbours' load,
-# prints each round's generated tokens/s and the median ratio (schema / none).
+# prints each round's generated tokens/s and the median ratio (schema / none),
+# and the ratio of whole-process CPU seconds (user + system), which the
+# neighbours' load disturbs less.
 #   bench/grammar_bench.sh BIN MODEL [rounds] [run args...]
 # e.g. bench/grammar_bench.sh build/lineage bench/models/tinyllama-q4_0.gguf 5 -n 128 -t 2
 set -euo pipefail
@@ -24,8 +26,10 @@ rate() {  # the "generated N tokens, X tok/s" of a run's stderr
   sed -n 's/.*generated \([0-9]*\) tokens, \([0-9.]*\) tok\/s.*/\1 \2/p' "$1"
 }
 for i in $(seq "$rounds"); do
-  "$bin" run -m "$model" -p "$prompt" --temp 0 --ignore-eos --no-display-prompt "${args[@]}" >/dev/null 2>"$tmp/a$i.txt"
-  "$bin" run -m "$model" -p "$prompt" --temp 0 --ignore-eos --no-display-prompt "${args[@]}" \
+  /usr/bin/time -f "cpu %U %S" -o "$tmp/ca$i.txt" \
+    "$bin" run -m "$model" -p "$prompt" --temp 0 --ignore-eos --no-display-prompt "${args[@]}" >/dev/null 2>"$tmp/a$i.txt"
+  /usr/bin/time -f "cpu %U %S" -o "$tmp/cb$i.txt" \
+    "$bin" run -m "$model" -p "$prompt" --temp 0 --ignore-eos --no-display-prompt "${args[@]}" \
     --json-schema "$tmp/schema.json" >/dev/null 2>"$tmp/b$i.txt"
   echo "round $i: none $(rate "$tmp/a$i.txt") | schema $(rate "$tmp/b$i.txt")  (tokens, tok/s)"
 done
@@ -35,9 +39,15 @@ d, n = sys.argv[1], int(sys.argv[2])
 def rate(path):
     m = re.search(r"generated (\d+) tokens, ([\d.]+) tok/s", open(path).read())
     return int(m.group(1)), float(m.group(2))
-ratios = []
+def cpu(path):
+    _, user, system = open(path).read().split()[-3:]
+    return float(user) + float(system)
+ratios, cpus = [], []
 for i in range(1, n + 1):
     (na, a), (nb, b) = rate(f"{d}/a{i}.txt"), rate(f"{d}/b{i}.txt")
+    assert na == nb, "the runs generated different numbers of tokens: %d and %d" % (na, nb)
     ratios.append(b / a)
+    cpus.append(cpu(f"{d}/cb{i}.txt") / cpu(f"{d}/ca{i}.txt"))
 print("schema / none tok/s: median %.3f (range %.3f-%.3f)" % (statistics.median(ratios), min(ratios), max(ratios)))
+print("schema / none CPU seconds per run: median %.3f (range %.3f-%.3f)" % (statistics.median(cpus), min(cpus), max(cpus)))
 PY
