@@ -124,8 +124,8 @@ class Grammar(unittest.TestCase):
         items, where = [], []
         for model_name, model in self.models.items():
             for k, (name, (schema, shortest)) in enumerate(SCHEMAS.items()):
-                # The byte-level model loads slowly (128k tokens): one run per schema there.
-                runs = [RUNS[k % len(RUNS)]] if model_name == "bpe" else [RUNS[k % 2], RUNS[2 - k % 2]]
+                # The byte-level model loads slowly (128k tokens): one run for every other schema there.
+                runs = ([RUNS[k % len(RUNS)]] if k % 2 else []) if model_name == "bpe" else [RUNS[k % 2], RUNS[2 - k % 2]]
                 for seed, temp, n in runs:
                     limit = max(n or 0, len(shortest))
                     text, stop = generate(model, ["--json-schema", self.schema_files[name]], limit, seed, temp)
@@ -135,7 +135,7 @@ class Grammar(unittest.TestCase):
         verdicts = validate(items)
         failed = [(w, v) for w, v in zip(where, verdicts) if not (v["parsed"] and v["valid"])]
         self.assertEqual(failed, [])
-        self.assertEqual(len(verdicts), 5 * len(SCHEMAS))
+        self.assertEqual(len(verdicts), 4 * len(SCHEMAS) + len(SCHEMAS) // 2)
         # The grammar ends generation itself once the document is closed.
         self.assertTrue(any(w[5] == "eos" for w in where))
 
@@ -146,7 +146,7 @@ class Grammar(unittest.TestCase):
         outputs = []
         for model_name, model in self.models.items():
             runs = [(1, 0.0, 40), (2, 1.0, 10), (3, 1.5, 40), (4, 0.8, 12)]
-            for seed, temp, n in (runs[1:3] if model_name == "bpe" else runs):
+            for seed, temp, n in (runs[1:2] if model_name == "bpe" else runs):
                 text, stop = generate(model, ["--grammar", path], n, seed, temp, prompt="Say hello:")
                 outputs.append((model_name, seed, text, stop))
                 self.assertRegex(text, GBNF_REGEX)
