@@ -14,6 +14,7 @@
 #include "batch/batch_progress.h"
 #include "batch/batch_prompt.h"
 #include "chat/chat_prompt.h"
+#include "core/text_file.h"
 #include "core/error.h"
 #include "runtime/scheduler.h"
 
@@ -62,17 +63,6 @@ uint64_t row_seed(uint64_t base, const std::string& key) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   return z ^ (z >> 31);
-}
-
-std::string read_text(const std::string& path, const char* what) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) fail(path, ": no such ", what, " file (or not a regular file)");
-  std::ifstream f(path, std::ios::binary);
-  std::ostringstream os;
-  if (!f || !(os << f.rdbuf())) {
-    if (std::filesystem::file_size(path, ec) != 0) fail(path, ": cannot read the ", what, " file");
-  }
-  return os.str();
 }
 
 // Everything that shapes an answer; --parallel, --threads and the file
@@ -125,7 +115,7 @@ struct Finished {
 
 BatchInputs read_inputs(const BatchOptions& o) {
   BatchInputs in;
-  in.row_template = read_text(o.template_path, "template");
+  in.row_template = read_text_file(o.template_path, "template");
   check_row_template(in.row_template);
   if (!o.schema_path.empty()) {
     in.schema = AnswerSchema::load(o.schema_path);

@@ -4,19 +4,15 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/text_file.h"
 #include "core/error.h"
 #include "sampling/json_schema.h"
 
 namespace lineage::batch {
 
 AnswerSchema AnswerSchema::load(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) fail(path, ": no such schema file (or not a regular file)");
-  std::ifstream f(path, std::ios::binary);
-  std::ostringstream os;
-  if (!f || !(os << f.rdbuf())) fail(path, ": cannot read the schema file");
   AnswerSchema s;
-  s.schema_ = nlohmann::ordered_json::parse(os.str(), nullptr, false);
+  s.schema_ = nlohmann::ordered_json::parse(read_text_file(path, "schema"), nullptr, false);
   if (s.schema_.is_discarded()) fail(path, ": the schema is not valid JSON");
   if (!s.schema_.is_object() && !s.schema_.is_boolean()) fail(path, ": a JSON Schema is an object (or a boolean)");
   return s;

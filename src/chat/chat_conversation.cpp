@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "chat/chat_prompt.h"
+#include "core/text_file.h"
 #include "core/error.h"
 #include "tokenizer/utf8.h"
 
@@ -85,12 +86,7 @@ void Conversation::save(const std::string& path) const {
 }
 
 Conversation Conversation::load(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) fail(path, ": no such conversation file (or not a regular file)");
-  std::ifstream f(path, std::ios::binary);
-  std::ostringstream os;
-  os << f.rdbuf();
-  ojson j = ojson::parse(os.str(), nullptr, false);
+  ojson j = ojson::parse(read_text_file(path, "conversation"), nullptr, false);
   if (j.is_discarded()) fail(path, ": not valid JSON");
   try {
     return from_json(j);

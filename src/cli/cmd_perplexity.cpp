@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "core/text_file.h"
 #include "core/error.h"
 #include "runtime/engine.h"
 #include "runtime/perplexity.h"
@@ -25,16 +26,6 @@ struct PerplexityArgs {
   int threads = 0;
   bool json = false;
 };
-
-std::string read_text(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) fail(path, ": no such text file (or not a regular file)");
-  std::ifstream f(path, std::ios::binary);
-  std::ostringstream os;
-  os << f.rdbuf();
-  if (!f && !f.eof()) fail(path, ": cannot read the text file");
-  return os.str();
-}
 
 std::vector<int32_t> tokenize(const Engine& e, const std::string& text) {
   const Tokenizer& tok = e.tokenizer();
@@ -102,7 +93,7 @@ void print_divergence(const std::string& file, const std::string& base, const Di
 
 void perplexity(const PerplexityArgs& a) {
   if (a.models.size() > 1 && a.kl_base.empty()) fail("several models (-m) can only be compared against --kl-base");
-  const std::string text = read_text(a.text_file);
+  const std::string text = read_text_file(a.text_file, "text");
   std::vector<std::unique_ptr<Engine>> engines;
   for (const auto& m : a.models) engines.push_back(Engine::load(m, a.threads));
   const Engine& first = *engines.front();

@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/grammar_options.h"
+#include "core/text_file.h"
 #include "core/error.h"
 #include "runtime/engine.h"
 
@@ -29,20 +30,9 @@ struct RunArgs {
   GrammarArgs grammar;
 };
 
-std::string read_file(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) fail(path, ": no such prompt file (or not a regular file)");
-  std::ifstream f(path, std::ios::binary);
-  std::ostringstream os;
-  if (!f || !(os << f.rdbuf())) {
-    if (std::filesystem::file_size(path, ec) != 0) fail(path, ": cannot read the prompt file");
-  }
-  return os.str();
-}
-
 void run(const RunArgs& a) {
   if (!a.prompt.empty() && !a.prompt_file.empty()) fail("give the prompt with -p TEXT or -f FILE, not both");
-  std::string prompt = a.prompt_file.empty() ? a.prompt : read_file(a.prompt_file);
+  std::string prompt = a.prompt_file.empty() ? a.prompt : read_text_file(a.prompt_file, "prompt");
   if (prompt.empty()) fail("the prompt is empty (give it with -p TEXT or -f FILE)");
   const std::string grammar = load_grammar(a.grammar);
   auto engine = Engine::load(a.model, a.threads);

@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/grammar_options.h"
+#include "core/text_file.h"
 #include "core/error.h"
 #include "sampling/grammar.h"
 #include "sampling/json_schema.h"
@@ -36,18 +37,6 @@ void add_sampling_options(CLI::App* c, SamplerParams& s) {
 
 namespace lineage::cli {
 
-namespace {
-std::string read_text(const std::string& path, const char* what) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) fail(path, ": no such ", what, " file (or not a regular file)");
-  std::ifstream f(path, std::ios::binary);
-  std::ostringstream os;
-  if (!f || !(os << f.rdbuf())) {
-    if (std::filesystem::file_size(path, ec) != 0) fail(path, ": cannot read the ", what, " file");
-  }
-  return os.str();
-}
-}  // namespace
 
 void add_grammar_options(CLI::App* c, GrammarArgs& g) {
   auto* gr = c->add_option("--grammar", g.grammar_file, "GBNF grammar file the output must match (rule 'root')");
@@ -58,7 +47,7 @@ void add_grammar_options(CLI::App* c, GrammarArgs& g) {
 
 std::string load_grammar(const GrammarArgs& g) {
   if (!g.grammar_file.empty()) {
-    std::string text = read_text(g.grammar_file, "grammar");
+    std::string text = read_text_file(g.grammar_file, "grammar");
     try {
       parse_grammar(text);
     } catch (const Error& e) {
@@ -67,7 +56,7 @@ std::string load_grammar(const GrammarArgs& g) {
     return text;
   }
   if (!g.schema_file.empty()) {
-    const std::string text = read_text(g.schema_file, "JSON schema");
+    const std::string text = read_text_file(g.schema_file, "JSON schema");
     nlohmann::ordered_json schema;  // keeps the properties in the file's order
     try {
       schema = nlohmann::ordered_json::parse(text);

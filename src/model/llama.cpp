@@ -118,14 +118,8 @@ class LlamaModel final : public Model {
   void forward(const int32_t* tokens, int n, int pos, KVCache& cache, float* logits, bool all_logits,
                ThreadPool& pool) const override {
     check_forward_args(tokens, n, pos, cache, logits);
-    SeqBatch b;
-    b.tokens = tokens;
-    b.n = n;
-    b.pos = pos;
-    b.cache = &cache;
-    b.logits = logits;
-    b.all_logits = all_logits;
-    run_batch(&b, 1, pool);
+    const SeqBatch one = one_sequence(tokens, n, pos, cache, logits, all_logits);
+    run_batch(&one, 1, pool);
   }
 
   void forward_batch(const SeqBatch* seqs, int n_seqs, ThreadPool& pool) const override {

@@ -78,4 +78,15 @@ void Model::forward_batch(const SeqBatch* seqs, int n_seqs, ThreadPool& pool) co
   }
 }
 
+SeqBatch Model::one_sequence(const int32_t* tokens, int n, int pos, KVCache& cache, float* logits, bool all_logits) {
+  SeqBatch b;
+  b.tokens = tokens;
+  b.n = n;
+  b.pos = pos;
+  b.cache = &cache;
+  b.logits = logits;
+  b.all_logits = all_logits;
+  return b;
+}
+
 }  // namespace lineage

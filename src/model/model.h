@@ -67,6 +67,9 @@ class Model {
   // The same for every sequence of a batch (a null logits pointer is
   // allowed there), and no cache used twice.
   void check_batch_args(const SeqBatch* seqs, int n_seqs) const;
+  // forward()'s arguments as a batch of one sequence, for architectures
+  // whose batched pass does the work of both.
+  static SeqBatch one_sequence(const int32_t* tokens, int n, int pos, KVCache& cache, float* logits, bool all_logits);
 
   std::shared_ptr<const GGUFFile> file_;
   ModelConfig config_;
