@@ -153,7 +153,9 @@ TEST(ServerAnswer, StreamedToolCallsHaveIndexes) {
   std::vector<ojson> calls;
   for (const auto& c : chunks) {
     const ojson& d = c["choices"][0]["delta"];
-    if (d.contains("content")) EXPECT_EQ(d["content"], "") << "no call text leaks out as content";
+    if (d.contains("content")) {
+      EXPECT_EQ(d["content"], "") << "no call text leaks out as content";
+    }
     if (d.contains("tool_calls"))
       for (const auto& t : d["tool_calls"]) calls.push_back(t);
   }
