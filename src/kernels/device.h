@@ -92,6 +92,7 @@ struct RopeParams {
 struct AttentionParams {
   float scale = 0;         // applied to q.k (1 / sqrt(head_dim))
   int sliding_window = 0;  // W > 0: position i sees j iff i - W < j <= i
+  int n_ctx_max = 0;       // the largest n_ctx of the rows: kernels may size their grid from it
 };
 
 // A replayable recording of operations (a CUDA graph on the GPU).
@@ -159,10 +160,12 @@ class Device {
   virtual void embed(const DevMatrix& table, const int32_t* tokens, int64_t n, float* x) = 0;
 
   // ---- products ----------------------------------------------------------
-  // y[t * w.rows + r] (= or +=) dot(row r of w, activation row t), t < n;
-  // act in act_format(w.type). Per output a fixed reduction order that
-  // depends on w's shape only.
-  virtual void matmul(const DevMatrix& w, const void* act, int64_t n, float* y, bool accumulate) = 0;
+  // y[t * ldy + r] (= or +=) dot(row r of w, activation row t), t < n,
+  // r < w.rows; ldy = 0 means w.rows (ldy > w.rows writes into a wider row,
+  // e.g. q, k and v of different types side by side). act in
+  // act_format(w.type). Per output a fixed reduction order that depends on
+  // w's shape only.
+  virtual void matmul(const DevMatrix& w, const void* act, int64_t n, float* y, bool accumulate, int64_t ldy = 0) = 0;
   // Mixture of experts: for each of n rows, k (expert, weight) pairs in
   // ids/weights ([n][k], device). Pair p = t * k + j uses expert ids[p]:
   //   y[p * w.rows + r] = dot(row r of expert ids[p] of w, act row a),

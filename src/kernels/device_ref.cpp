@@ -199,11 +199,13 @@ class RefDevice final : public Device {
                    table.cols);
   }
 
-  void matmul(const DevMatrix& w, const void* act, int64_t n, float* y, bool accumulate) override {
+  void matmul(const DevMatrix& w, const void* act, int64_t n, float* y, bool accumulate, int64_t ldy) override {
+    if (ldy == 0) ldy = w.rows;
+    if (ldy < w.rows) fail("reference device: output stride ", ldy, " is less than ", w.rows, " rows");
     std::vector<float> xr(w.cols), wr(w.cols);
     for (int64_t t = 0; t < n; ++t) {
       act_row(act_format(w.type), act, n, w.cols, t, xr.data());
-      for (int64_t r = 0; r < w.rows; ++r) dot_into(w, 0, r, xr.data(), wr.data(), y + t * w.rows + r, accumulate);
+      for (int64_t r = 0; r < w.rows; ++r) dot_into(w, 0, r, xr.data(), wr.data(), y + t * ldy + r, accumulate);
     }
   }
 

@@ -21,7 +21,8 @@ size_t packed_bytes(DType t, int64_t rows, int64_t cols);
 void pack_matrix(DType t, int64_t cols, std::span<const MatrixPart> parts, int n_stack, void* dst);
 
 // Device::matmul, Device::matmul_experts and Device::embed on stream s.
-void matmul(const DevMatrix& w, const void* act, int64_t n, float* y, bool accumulate, cudaStream_t s);
+// ldy: row stride of y in floats (>= w.rows; the Device resolves ldy = 0).
+void matmul(const DevMatrix& w, const void* act, int64_t n, float* y, bool accumulate, int64_t ldy, cudaStream_t s);
 void matmul_experts(const DevMatrix& w, const void* act, bool act_per_pair, const int32_t* ids, int64_t n, int k,
                     float* y, cudaStream_t s);
 void embed(const DevMatrix& table, const int32_t* tokens, int64_t n, float* x, cudaStream_t s);
