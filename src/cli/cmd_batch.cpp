@@ -27,6 +27,7 @@ namespace {
 struct BatchArgs {
   batch::BatchOptions o;
   int threads = 0;
+  LoadOptions load;
   long long seed = 0;
 };
 
@@ -74,7 +75,7 @@ void run_batch_command(BatchArgs& a) {
     }
   } join{finished, watcher};
 
-  auto engine = Engine::load(o.model, a.threads);
+  auto engine = Engine::load(o.model, a.threads, a.load);
   engine->tokenizer();  // Error now when the file has no vocabulary
   const batch::BatchSummary s = batch::run_batch(*engine, o, in, stop_signal);
 
@@ -126,6 +127,7 @@ void add_batch(CLI::App& app) {
   c->add_option("-c,--ctx-size", o.ctx_size, "context per slot (default: the model's, at most 4096)")
       ->check(CLI::Range(2, 1 << 24));
   c->add_option("-t,--threads", a->threads, "threads (default: physical cores)")->check(CLI::Range(1, 256));
+  add_device_options(c, a->load);
   add_sampling_options(c, o.gen.sampling);
   c->add_option("-s,--seed", a->seed, "base random seed; each row's seed is derived from it and the row's id")
       ->capture_default_str();

@@ -28,6 +28,7 @@ struct BenchArgs {
   std::vector<int> n_prompt{512};
   std::vector<int> n_gen{128};
   int threads = 0;
+  LoadOptions load;
   int reps = 5;
   bool json = false;
 };
@@ -91,14 +92,14 @@ void summarize(TestResult& r) {
 }
 
 void bench(const BenchArgs& a) {
-  auto engine = Engine::load(a.model, a.threads);
+  auto engine = Engine::load(a.model, a.threads, a.load);
   const Model& model = engine->model();
   const ModelConfig& c = engine->config();
   int max_p = 0, max_g = 0;
   for (int p : a.n_prompt) max_p = std::max(max_p, p);
   for (int g : a.n_gen) max_g = std::max(max_g, g);
   const int n_ctx = std::max({max_p, max_g, 1});
-  KVCache cache(c, n_ctx);
+  KVCache cache(model, n_ctx);
   std::vector<float> logits(static_cast<size_t>(c.n_vocab));
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int32_t> pick(0, c.n_vocab - 1);
@@ -201,6 +202,7 @@ void add_bench(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(0, 1 << 20));
   c->add_option("-t,--threads", a->threads, "threads (default: physical cores)")->check(CLI::Range(1, 256));
+  add_device_options(c, a->load);
   c->add_option("-r,--repetitions", a->reps, "timed runs per test")->capture_default_str()->check(CLI::Range(1, 1000));
   c->add_flag("--json", a->json, "print the results as a JSON array");
   c->callback([a] { bench(*a); });

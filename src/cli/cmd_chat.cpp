@@ -37,6 +37,7 @@ struct ChatArgs {
   int n_predict = -1;
   int ctx_size = 0;
   int threads = 0;
+  LoadOptions load;
   int batch = 512;
   SamplerParams sampling;
   long long seed = -1;
@@ -248,7 +249,7 @@ class ChatLoop {
 };
 
 void chat_main(const ChatArgs& a) {
-  auto engine = Engine::load(a.model, a.threads);
+  auto engine = Engine::load(a.model, a.threads, a.load);
   chat::TemplateChoice tpl = chat::choose_template(engine->file(), a.template_file);
   const bool interactive = ::isatty(STDIN_FILENO) != 0;
   ChatLoop loop(a, *engine, tpl);
@@ -284,6 +285,7 @@ void add_chat(CLI::App& app) {
   c->add_option("-c,--ctx-size", a->ctx_size, "context length (default: the model's, at most 4096)")
       ->check(CLI::Range(1, 1 << 24));
   c->add_option("-t,--threads", a->threads, "threads (default: physical cores)")->check(CLI::Range(1, 256));
+  add_device_options(c, a->load);
   c->add_option("-b,--batch-size", a->batch, "prompt tokens per forward pass")->capture_default_str()->check(CLI::Range(1, 65536));
   add_sampling_options(c, a->sampling);
   c->add_option("-s,--seed", a->seed, "random seed (default: random)");

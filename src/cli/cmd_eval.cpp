@@ -16,6 +16,7 @@ struct EvalArgs {
   std::string model, ids;
   int greedy = 0;
   int threads = 0;
+  LoadOptions load;
 };
 
 void print_ids(const char* key, const std::vector<int32_t>& ids) {
@@ -28,9 +29,9 @@ void eval(const EvalArgs& a) {
   std::vector<int32_t> ids = parse_id_list(a.ids);
   if (ids.empty()) fail("--ids is empty");
   if (a.greedy < 0) fail("--greedy must be >= 0");
-  auto engine = Engine::load(a.model, a.threads);
+  auto engine = Engine::load(a.model, a.threads, a.load);
   const int n_vocab = engine->config().n_vocab;
-  KVCache cache(engine->config(), static_cast<int>(ids.size()) + a.greedy);
+  KVCache cache(engine->model(), static_cast<int>(ids.size()) + a.greedy);
   std::vector<float> logits(ids.size() * static_cast<size_t>(n_vocab));
   engine->model().forward(ids.data(), static_cast<int>(ids.size()), 0, cache, logits.data(), true, engine->pool());
   print_ids("tokens", ids);
@@ -89,6 +90,7 @@ void add_eval(CLI::App& app) {
   c->add_option("--ids", a->ids, "comma-separated token ids")->required();
   c->add_option("--greedy", a->greedy, "then continue greedily for N tokens")->check(CLI::Range(0, 1 << 20));
   c->add_option("-t,--threads", a->threads, "threads (default: physical cores)")->check(CLI::Range(1, 256));
+  add_device_options(c, a->load);
   c->callback([a] { eval(*a); });
 }
 

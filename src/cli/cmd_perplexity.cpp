@@ -24,6 +24,7 @@ struct PerplexityArgs {
   int ctx_size = 256;
   int batch = 0;
   int threads = 0;
+  LoadOptions load;
   bool json = false;
 };
 
@@ -95,7 +96,7 @@ void perplexity(const PerplexityArgs& a) {
   if (a.models.size() > 1 && a.kl_base.empty()) fail("several models (-m) can only be compared against --kl-base");
   const std::string text = read_text_file(a.text_file, "text");
   std::vector<std::unique_ptr<Engine>> engines;
-  for (const auto& m : a.models) engines.push_back(Engine::load(m, a.threads));
+  for (const auto& m : a.models) engines.push_back(Engine::load(m, a.threads, a.load));
   const Engine& first = *engines.front();
   const std::vector<int32_t> tokens = tokenize(first, text);
   PerplexityOptions opt;
@@ -116,7 +117,7 @@ void perplexity(const PerplexityArgs& a) {
     return;
   }
 
-  auto base = Engine::load(a.kl_base, a.threads);
+  auto base = Engine::load(a.kl_base, a.threads, a.load);
   if (tokenize(*base, text) != tokens)
     fail(a.kl_base, " tokenizes the text differently from ", a.models.front(),
          "; compare models that share a vocabulary");
@@ -147,6 +148,7 @@ void add_perplexity(CLI::App& app) {
   c->add_option("-c,--ctx-size", a->ctx_size, "tokens per chunk (default 256)")->check(CLI::Range(4, 1 << 20));
   c->add_option("-b,--batch-size", a->batch, "tokens per forward pass (default: the chunk)")->check(CLI::Range(1, 1 << 20));
   c->add_option("-t,--threads", a->threads, "threads (default: physical cores)")->check(CLI::Range(1, 256));
+  add_device_options(c, a->load);
   c->add_option("--kl-base", a->kl_base, "base model (e.g. the F16 file) to compare the model's predictions with");
   c->add_flag("--json", a->json, "print the result as one JSON object");
   c->callback([a] { perplexity(*a); });

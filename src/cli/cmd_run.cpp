@@ -21,6 +21,7 @@ struct RunArgs {
   int n_predict = 256;
   int ctx_size = 0;
   int threads = 0;
+  LoadOptions load;
   int batch = 512;
   SamplerParams sampling;
   long long seed = -1;
@@ -35,11 +36,11 @@ void run(const RunArgs& a) {
   std::string prompt = a.prompt_file.empty() ? a.prompt : read_text_file(a.prompt_file, "prompt");
   if (prompt.empty()) fail("the prompt is empty (give it with -p TEXT or -f FILE)");
   const std::string grammar = load_grammar(a.grammar);
-  auto engine = Engine::load(a.model, a.threads);
+  auto engine = Engine::load(a.model, a.threads, a.load);
   const Tokenizer& tok = engine->tokenizer();
   int n_ctx = a.ctx_size > 0 ? a.ctx_size : engine->default_context();
   std::vector<int32_t> ids = tok.encode(prompt, tok.add_bos_default(), true);
-  KVCache cache(engine->config(), n_ctx);
+  KVCache cache(engine->model(), n_ctx);
 
   GenerateOptions opt;
   opt.n_predict = a.n_predict;
@@ -83,6 +84,7 @@ void add_run(CLI::App& app) {
   c->add_option("-c,--ctx-size", a->ctx_size, "context length (default: the model's, at most 4096)")
       ->check(CLI::Range(1, 1 << 24));
   c->add_option("-t,--threads", a->threads, "threads (default: physical cores)")->check(CLI::Range(1, 256));
+  add_device_options(c, a->load);
   c->add_option("-b,--batch-size", a->batch, "prompt tokens per forward pass")->capture_default_str()->check(CLI::Range(1, 65536));
   add_sampling_options(c, a->sampling);
   add_grammar_options(c, a->grammar);

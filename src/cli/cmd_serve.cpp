@@ -32,6 +32,7 @@ struct ServeArgs {
   int ctx_size = 0;
   int queue = 256;
   int threads = 0;
+  LoadOptions load;
   double grace = 30;
   int timeout = 30;
 };
@@ -47,7 +48,7 @@ void serve(const ServeArgs& a) {
   // A client that hangs up makes writes fail; that must not kill the process.
   signal(SIGPIPE, SIG_IGN);
 
-  auto engine = Engine::load(a.model, a.threads);
+  auto engine = Engine::load(a.model, a.threads, a.load);
   engine->tokenizer();  // Error now when the file has no vocabulary
   chat::TemplateChoice tpl = chat::choose_template(engine->file(), a.template_file);
 
@@ -123,6 +124,7 @@ void add_serve(CLI::App& app) {
   c->add_option("--chat-template", a->template_file, "Jinja chat template file (default: the model's)");
   c->add_option("--alias", a->alias, "model name to report (default: the file name)");
   c->add_option("-t,--threads", a->threads, "threads (default: physical cores)")->check(CLI::Range(1, 256));
+  add_device_options(c, a->load);
   c->add_option("--timeout", a->timeout,
                  "seconds a client may stall while sending a request or reading an answer before it is dropped")
       ->check(CLI::Range(1, 3600));

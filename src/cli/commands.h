@@ -7,6 +7,7 @@
 #include <vector>
 
 namespace lineage {
+struct LoadOptions;
 struct SamplerParams;
 }
 
@@ -25,6 +26,10 @@ void add_all_commands(CLI::App& app);
 // --temp, --top-k, --top-p, --min-p and the penalties, bound to s (which
 // must outlive the parse).
 void add_sampling_options(CLI::App* c, SamplerParams& s);
+
+// --gpu, -ngl/--n-gpu-layers and --device, bound to o (which must outlive
+// the parse).
+void add_device_options(CLI::App* c, LoadOptions& o);
 
 // Parses "1,450,3681" (spaces allowed) into ids; Error on anything else.
 std::vector<int32_t> parse_id_list(const std::string& s);

@@ -1,6 +1,7 @@
 // lineage: one binary, one subcommand per task. Library code throws
 // lineage::Error; this is the only place that turns it into an exit code.
 #include <cstdio>
+#include <cstring>
 #include <exception>
 
 #include "cli/commands.h"
@@ -11,6 +12,11 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("lineage ") + LINEAGE_VERSION);
   app.require_subcommand(1);
   lineage::cli::add_all_commands(app);
+  // llama.cpp's users type -ngl N; the option parser takes single-dash
+  // names of one letter only, so the spelling is mapped to --ngl.
+  static char ngl[] = "--ngl";
+  for (int i = 1; i < argc; ++i)
+    if (std::strcmp(argv[i], "-ngl") == 0) argv[i] = ngl;
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

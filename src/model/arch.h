@@ -6,8 +6,9 @@ namespace lineage {
 
 class GGUFFile;
 class Model;
+struct LoadOptions;
 
-std::unique_ptr<Model> load_llama(std::shared_ptr<const GGUFFile> file);
-std::unique_ptr<Model> load_llama4(std::shared_ptr<const GGUFFile> file);
+std::unique_ptr<Model> load_llama(std::shared_ptr<const GGUFFile> file, const LoadOptions& options);
+std::unique_ptr<Model> load_llama4(std::shared_ptr<const GGUFFile> file, const LoadOptions& options);
 
 }  // namespace lineage

@@ -8,6 +8,7 @@
 #include "gguf/gguf.h"
 #include "model/arch.h"
 #include "model/forward_slices.h"
+#include "model/llama.h"
 #include "model/model.h"
 #include "model/tensor_binding.h"
 #include "nn/attention.h"
@@ -20,8 +21,6 @@
 
 namespace lineage {
 
-namespace {
-
 // ---- Part 1: hyper-parameters ----------------------------------------------
 
 ModelConfig read_llama_config(const GGUFFile& file) {
@@ -31,25 +30,6 @@ ModelConfig read_llama_config(const GGUFFile& file) {
 }
 
 // ---- Part 2: tensors ---------------------------------------------------------
-
-struct LlamaLayer {
-  std::vector<float> attn_norm;  // [n_embd]
-  Matrix wq;                     // [n_head * head_dim rows][n_embd]
-  Matrix wk;                     // [n_head_kv * head_dim rows][n_embd]
-  Matrix wv;                     // [n_head_kv * head_dim rows][n_embd]
-  Matrix wo;                     // [n_embd rows][n_head * head_dim]
-  std::vector<float> ffn_norm;   // [n_embd]
-  FfnWeights ffn;                // dense layers
-  MoeWeights moe;                // when n_expert > 0
-};
-
-struct LlamaWeights {
-  Matrix tok_embd;                  // [n_vocab rows][n_embd]
-  std::vector<float> output_norm;   // [n_embd]
-  Matrix output;                    // [n_vocab rows][n_embd]; token_embd when tied
-  std::vector<float> rope_factors;  // [rope_dim / 2], or empty
-  std::vector<LlamaLayer> layers;   // [n_layer]
-};
 
 LlamaWeights bind_llama_tensors(const GGUFFile& file, const ModelConfig& c) {
   TensorBinder b(file);
@@ -108,6 +88,61 @@ LlamaWeights bind_llama_tensors(const GGUFFile& file, const ModelConfig& c) {
 
 // ---- Part 3: forward pass ---------------------------------------------------
 
+void llama_cpu_inputs(const ModelConfig& c, const LlamaWeights& w, const Rope& rope, const SeqBatch* seqs,
+                      const std::vector<Segment>& segs, ForwardScratch& s) {
+  for (const Segment& g : segs) {
+    const SeqBatch& b = seqs[g.seq];
+    embed_rows(w.tok_embd, b.tokens + g.off, g.n, s.x.data() + static_cast<size_t>(g.row0) * c.n_embd);
+    rope.fill(b.pos + g.off, g.n, s.rope.data() + static_cast<size_t>(g.row0) * c.rope_dim);
+  }
+}
+
+// Matrix products take all rows at once; RoPE, the cache writes and
+// attention go per sequence, with its own positions and cache.
+void llama_cpu_layers(const ModelConfig& c, const LlamaWeights& w, const SeqBatch* seqs,
+                      const std::vector<Segment>& segs, int nb, ForwardScratch& s, ThreadPool& pool, int l0, int l1) {
+  float* x = s.x.data();
+  std::vector<AttentionSeq> att;
+  for (int l = l0; l < l1; ++l) {
+    const LlamaLayer& L = w.layers[l];
+    const int qd = c.q_dim(l), kvd = c.kv_dim(l);
+
+    rmsnorm(x, L.attn_norm.data(), s.xn.data(), nb, c.n_embd, c.norm_eps);
+    apply(L.wq, s.xn.data(), nb, s.q.data(), pool);
+    apply(L.wk, s.xn.data(), nb, s.k.data(), pool);
+    apply(L.wv, s.xn.data(), nb, s.v.data(), pool);
+    const AttentionShape shape{c.n_head[l], c.n_head_kv[l], c.head_dim, c.sliding_window};
+    att.clear();
+    for (const Segment& g : segs) {
+      KVCache& cache = *seqs[g.seq].cache;
+      const int64_t pos0 = seqs[g.seq].pos + g.off;
+      for (int t = g.row0; t < g.row0 + g.n; ++t) {
+        const float* rt = s.rope.data() + static_cast<size_t>(t) * c.rope_dim;
+        float* qt = s.q.data() + static_cast<size_t>(t) * qd;
+        float* kt = s.k.data() + static_cast<size_t>(t) * kvd;
+        Rope::apply(qt, c.n_head[l], c.head_dim, c.rope_dim, rt);
+        Rope::apply(kt, c.n_head_kv[l], c.head_dim, c.rope_dim, rt);
+        store_kv(cache, l, c.n_head_kv[l], c.head_dim, pos0 + (t - g.row0), kt,
+                 s.v.data() + static_cast<size_t>(t) * kvd);
+      }
+      const size_t r0 = static_cast<size_t>(g.row0) * qd;
+      att.push_back(AttentionSeq{s.q.data() + r0, cache.k(l), cache.v(l), cache.n_ctx(), pos0, g.n, s.att.data() + r0});
+    }
+    attention_multi(shape, att.data(), static_cast<int>(att.size()), pool);
+    apply(L.wo, s.att.data(), nb, s.tmp.data(), pool);
+    add_f32(s.tmp.data(), x, static_cast<int64_t>(nb) * c.n_embd);
+
+    rmsnorm(x, L.ffn_norm.data(), s.xn.data(), nb, c.n_embd, c.norm_eps);
+    if (c.n_expert > 0)
+      moe_ffn(L.moe, s.xn.data(), nb, c.n_embd, s.tmp.data(), pool);
+    else
+      swiglu_ffn(L.ffn, s.xn.data(), nb, s.tmp.data(), s.gate.data(), s.up.data(), pool);
+    add_f32(s.tmp.data(), x, static_cast<int64_t>(nb) * c.n_embd);
+  }
+}
+
+namespace {
+
 class LlamaModel final : public Model {
  public:
   LlamaModel(std::shared_ptr<const GGUFFile> file, ModelConfig config, LlamaWeights w)
@@ -131,60 +166,11 @@ class LlamaModel final : public Model {
   void run_batch(const SeqBatch* seqs, int n_seqs, ThreadPool& pool) const {
     run_slices(
         config_, seqs, n_seqs, config_.n_expert == 0, w_.output_norm, w_.output,
-        [&](const std::vector<Segment>& segs, int rows, ForwardScratch& s) { run_layers(seqs, segs, rows, s, pool); },
+        [&](const std::vector<Segment>& segs, int rows, ForwardScratch& s) {
+          llama_cpu_inputs(config_, w_, rope_, seqs, segs, s);
+          llama_cpu_layers(config_, w_, seqs, segs, rows, s, pool, 0, config_.n_layer);
+        },
         pool);
-  }
-
-  // Runs one slice through every layer, leaving the residual stream in s.x.
-  // Matrix products take all rows at once; RoPE, the cache writes and
-  // attention go per sequence, with its own positions and cache.
-  void run_layers(const SeqBatch* seqs, const std::vector<Segment>& segs, int nb, ForwardScratch& s,
-                  ThreadPool& pool) const {
-    const ModelConfig& c = config_;
-    float* x = s.x.data();
-    std::vector<AttentionSeq> att;
-    for (const Segment& g : segs) {
-      const SeqBatch& b = seqs[g.seq];
-      embed_rows(w_.tok_embd, b.tokens + g.off, g.n, x + static_cast<size_t>(g.row0) * c.n_embd);
-      rope_.fill(b.pos + g.off, g.n, s.rope.data() + static_cast<size_t>(g.row0) * c.rope_dim);
-    }
-
-    for (int l = 0; l < c.n_layer; ++l) {
-      const LlamaLayer& L = w_.layers[l];
-      const int qd = c.q_dim(l), kvd = c.kv_dim(l);
-
-      rmsnorm(x, L.attn_norm.data(), s.xn.data(), nb, c.n_embd, c.norm_eps);
-      apply(L.wq, s.xn.data(), nb, s.q.data(), pool);
-      apply(L.wk, s.xn.data(), nb, s.k.data(), pool);
-      apply(L.wv, s.xn.data(), nb, s.v.data(), pool);
-      const AttentionShape shape{c.n_head[l], c.n_head_kv[l], c.head_dim, c.sliding_window};
-      att.clear();
-      for (const Segment& g : segs) {
-        KVCache& cache = *seqs[g.seq].cache;
-        const int64_t pos0 = seqs[g.seq].pos + g.off;
-        for (int t = g.row0; t < g.row0 + g.n; ++t) {
-          const float* rt = s.rope.data() + static_cast<size_t>(t) * c.rope_dim;
-          float* qt = s.q.data() + static_cast<size_t>(t) * qd;
-          float* kt = s.k.data() + static_cast<size_t>(t) * kvd;
-          Rope::apply(qt, c.n_head[l], c.head_dim, c.rope_dim, rt);
-          Rope::apply(kt, c.n_head_kv[l], c.head_dim, c.rope_dim, rt);
-          store_kv(cache, l, c.n_head_kv[l], c.head_dim, pos0 + (t - g.row0), kt,
-                   s.v.data() + static_cast<size_t>(t) * kvd);
-        }
-        const size_t r0 = static_cast<size_t>(g.row0) * qd;
-        att.push_back(AttentionSeq{s.q.data() + r0, cache.k(l), cache.v(l), cache.n_ctx(), pos0, g.n, s.att.data() + r0});
-      }
-      attention_multi(shape, att.data(), static_cast<int>(att.size()), pool);
-      apply(L.wo, s.att.data(), nb, s.tmp.data(), pool);
-      add_f32(s.tmp.data(), x, static_cast<int64_t>(nb) * c.n_embd);
-
-      rmsnorm(x, L.ffn_norm.data(), s.xn.data(), nb, c.n_embd, c.norm_eps);
-      if (c.n_expert > 0)
-        moe_ffn(L.moe, s.xn.data(), nb, c.n_embd, s.tmp.data(), pool);
-      else
-        swiglu_ffn(L.ffn, s.xn.data(), nb, s.tmp.data(), s.gate.data(), s.up.data(), pool);
-      add_f32(s.tmp.data(), x, static_cast<int64_t>(nb) * c.n_embd);
-    }
   }
 
   LlamaWeights w_;
@@ -193,18 +179,21 @@ class LlamaModel final : public Model {
 
 }  // namespace
 
-std::unique_ptr<Model> load_llama(std::shared_ptr<const GGUFFile> file) {
+std::unique_ptr<Model> load_llama(std::shared_ptr<const GGUFFile> file, const LoadOptions& options) {
   ModelConfig config = read_llama_config(*file);
   LlamaWeights w = bind_llama_tensors(*file, config);
+  if (options.n_gpu_layers != 0) return make_llama_device_model(std::move(file), std::move(config), std::move(w), options);
   // The matrix kernels read some types in a row-interleaved layout; packing
   // once here saves rearranging the weights for every token.
-  for (LlamaLayer& L : w.layers) {
-    for (Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn.gate, &L.ffn.up, &L.ffn.down}) prepack(*m, true);
-    for (FfnWeights& e : L.moe.experts)
-      for (Matrix* m : {&e.gate, &e.up, &e.down}) prepack(*m, true);
-  }
+  for (LlamaLayer& L : w.layers) prepack_layer(L);
   prepack(w.output, true);
   return std::make_unique<LlamaModel>(std::move(file), std::move(config), std::move(w));
+}
+
+void prepack_layer(LlamaLayer& L) {
+  for (Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn.gate, &L.ffn.up, &L.ffn.down}) prepack(*m, true);
+  for (FfnWeights& e : L.moe.experts)
+    for (Matrix* m : {&e.gate, &e.up, &e.down}) prepack(*m, true);
 }
 
 }  // namespace lineage

@@ -310,8 +310,10 @@ class Llama4Model final : public Model {
 
 }  // namespace
 
-std::unique_ptr<Model> load_llama4(std::shared_ptr<const GGUFFile> file) {
+std::unique_ptr<Model> load_llama4(std::shared_ptr<const GGUFFile> file, const LoadOptions& options) {
   ModelConfig config = read_llama4_config(*file);
+  if (options.n_gpu_layers != 0)
+    fail(file->path(), ": Llama 4 (arch llama4) runs on the CPU only; drop --gpu / --n-gpu-layers");
   Llama4Params hp = read_llama4_params(*file, config);
   Llama4Weights w = bind_llama4_tensors(*file, config, hp);
   for (Llama4Layer& L : w.layers) {

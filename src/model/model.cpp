@@ -12,12 +12,12 @@ namespace lineage {
 Model::Model(std::shared_ptr<const GGUFFile> file, ModelConfig config)
     : file_(std::move(file)), config_(std::move(config)) {}
 
-std::unique_ptr<Model> Model::load(std::shared_ptr<const GGUFFile> file) {
+std::unique_ptr<Model> Model::load(std::shared_ptr<const GGUFFile> file, const LoadOptions& options) {
   if (!file) fail("Model::load: no file");
   std::optional<std::string> arch = file->get_string("general.architecture");
   if (!arch) fail(file->path(), ": missing metadata key general.architecture");
-  if (*arch == "llama") return load_llama(std::move(file));
-  if (*arch == "llama4") return load_llama4(std::move(file));
+  if (*arch == "llama") return load_llama(std::move(file), options);
+  if (*arch == "llama4") return load_llama4(std::move(file), options);
   fail(file->path(), ": architecture \"", *arch, "\" is not supported (supported: llama, llama4)");
 }
 
@@ -29,6 +29,10 @@ void Model::check_forward_args(const int32_t* tokens, int n, int pos, const KVCa
   if (cache.n_layer() != c.n_layer || cache.head_dim() != c.head_dim)
     fail("forward: KV cache was made for another model (", cache.n_layer(), " layers, head size ", cache.head_dim(),
          "; this model has ", c.n_layer, " and ", c.head_dim, ")");
+  const DevicePlacement here = placement();
+  if (cache.device() != here.device.get() || (here.device && cache.first_device_layer() != here.first_layer))
+    fail("forward: the KV cache was made for ", cache.device() ? "a model on a device" : "a model on the CPU",
+         ", not for this one (make it with KVCache(model, n_ctx))");
   for (int l = 0; l < c.n_layer; ++l)
     if (cache.n_head_kv(l) != c.n_head_kv[l])
       fail("forward: KV cache was made for another model (layer ", l, " has ", cache.n_head_kv(l), " KV heads, not ",

@@ -3,14 +3,30 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "model/model_config.h"
 
 namespace lineage {
 
+class Device;
 class GGUFFile;
 class KVCache;
 class ThreadPool;
+
+// Where a model runs: on the CPU, or its last n_gpu_layers layers and the
+// output layer on a device (kernels/device.h), the rest on the CPU.
+struct LoadOptions {
+  int n_gpu_layers = 0;         // 0: CPU only; negative or >= the layer count: every layer
+  std::string device = "cuda";  // open_device() spec: cuda, cuda:N, ref
+};
+
+// The layers a model keeps on a device: [first_layer, n_layer) on device,
+// or none when device is null. KV caches follow the same split.
+struct DevicePlacement {
+  std::shared_ptr<Device> device;
+  int first_layer = 0;
+};
 
 // One sequence's part of a multi-sequence forward pass: tokens[0..n) at
 // positions pos .. pos+n-1 of its own cache (the same rules as forward()).
@@ -37,11 +53,14 @@ class Model {
   // Chooses the architecture from general.architecture, reads the
   // hyper-parameters and binds every tensor, checking presence, shape and
   // type; any mismatch is an Error naming the file and the tensor or key.
-  static std::unique_ptr<Model> load(std::shared_ptr<const GGUFFile> file);
+  static std::unique_ptr<Model> load(std::shared_ptr<const GGUFFile> file, const LoadOptions& options = {});
 
   const ModelConfig& config() const { return config_; }
   const GGUFFile& file() const { return *file_; }
   const std::shared_ptr<const GGUFFile>& file_ptr() const { return file_; }
+  // The device part of the model, if any; KV caches for it are made with
+  // the same placement (KVCache(const Model&, n_ctx)).
+  virtual DevicePlacement placement() const { return {}; }
 
   // Runs tokens[0..n) at positions pos .. pos+n-1, writing their keys and
   // values into the cache (pos must not exceed cache.n_past(); afterwards

@@ -15,6 +15,8 @@ class Rope {
   Rope(int rope_dim, double freq_base, double freq_scale, const std::vector<float>& factors);
 
   int rope_dim() const { return rope_dim_; }
+  // Radians per position of each pair (rope_dim / 2), factors applied.
+  const std::vector<double>& inv_freq() const { return inv_freq_; }
   // table: [n][rope_dim] floats; row t holds cos of every pair angle at
   // position pos0 + t, then their sines.
   void fill(int64_t pos0, int64_t n, float* table) const;

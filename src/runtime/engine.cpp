@@ -14,11 +14,11 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 }  // namespace
 
-std::unique_ptr<Engine> Engine::load(const std::string& path, int n_threads) {
+std::unique_ptr<Engine> Engine::load(const std::string& path, int n_threads, const LoadOptions& options) {
   auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<Engine> e(new Engine());
   e->file_ = GGUFFile::open(path, true);
-  e->model_ = Model::load(e->file_);
+  e->model_ = Model::load(e->file_, options);
   if (e->file_->has("tokenizer.ggml.model") || e->file_->has("tokenizer.ggml.tokens")) {
     e->tokenizer_ = Tokenizer::from_gguf(*e->file_);
     // A vocabulary that disagrees with the output layer would fail only

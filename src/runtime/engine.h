@@ -22,7 +22,8 @@ class Engine {
  public:
   // Opens and validates the file, binds the model and (when the file has a
   // vocabulary) the tokenizer.
-  static std::unique_ptr<Engine> load(const std::string& path, int n_threads);
+  // options puts layers on a GPU (Model::load).
+  static std::unique_ptr<Engine> load(const std::string& path, int n_threads, const LoadOptions& options = {});
 
   const GGUFFile& file() const { return *file_; }
   const Model& model() const { return *model_; }

@@ -20,7 +20,7 @@ class ChunkRunner {
         n_batch_(opt.n_batch > 0 && opt.n_batch < opt.n_ctx ? opt.n_batch : opt.n_ctx),
         first_(opt.n_ctx / 2),
         n_vocab_(e.config().n_vocab),
-        cache_(e.config(), opt.n_ctx),
+        cache_(e.model(), opt.n_ctx),
         batch_logits_(static_cast<size_t>(n_batch_) * n_vocab_),
         scored_(static_cast<size_t>(n_ctx_ - first_) * n_vocab_) {
     bos_ = -1;

@@ -72,7 +72,7 @@ struct Running {
 };
 
 struct Slot {
-  Slot(const ModelConfig& c, int n_ctx) : cache(c, n_ctx) {}
+  Slot(const Model& m, int n_ctx) : cache(m, n_ctx) {}
   KVCache cache;
   std::vector<int32_t> tokens;  // ids of cache positions [0, n_past), always cache.n_past() long
   std::unique_ptr<Running> run;
@@ -85,18 +85,6 @@ size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& 
   return i;
 }
 
-// Keys and values of positions [from, to) of one cache copied into another
-// of the same shape: they depend only on the tokens up to each position.
-void copy_positions(const KVCache& src, KVCache& dst, int from, int to) {
-  const size_t d = static_cast<size_t>(src.head_dim());
-  for (int l = 0; l < src.n_layer(); ++l)
-    for (int h = 0; h < src.n_head_kv(l); ++h) {
-      const size_t at = (static_cast<size_t>(h) * src.n_ctx() + from) * d, len = (to - from) * d * sizeof(float);
-      std::memcpy(dst.k(l) + at, src.k(l) + at, len);
-      std::memcpy(dst.v(l) + at, src.v(l) + at, len);
-    }
-  dst.set_n_past(to);
-}
 
 TokenLogprob make_logprob(const float* logits, int n_vocab, int32_t id, int n_top, const Tokenizer& tok) {
   float mx = -INFINITY;
@@ -445,7 +433,8 @@ void Scheduler::Impl::admit(Queued& q) {
     }
   }
   if (donor) {
-    copy_positions(donor->cache, s.cache, static_cast<int>(keep), static_cast<int>(donor_len));
+    // Keys and values depend only on the tokens up to each position.
+    s.cache.copy_positions(donor->cache, static_cast<int>(keep), static_cast<int>(donor_len));
     s.tokens.assign(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(donor_len));
     keep = donor_len;
   }
@@ -519,7 +508,7 @@ void Scheduler::Impl::release(bool held_slot) {
 std::vector<float> Scheduler::Impl::embed_now(const std::vector<int32_t>& tokens) {
   const ModelConfig& c = engine.config();
   const int n = static_cast<int>(tokens.size());
-  KVCache cache(c, n);
+  KVCache cache(engine.model(), n);
   std::vector<float> hidden(static_cast<size_t>(n) * c.n_embd);
   SeqBatch b;
   b.tokens = tokens.data();
@@ -559,7 +548,7 @@ Scheduler::Scheduler(const Engine& engine, const SchedulerOptions& opt) : impl_(
     fail("scheduler: ", opt.n_slots, " slots of ", opt.n_ctx, " positions need ",
          static_cast<long long>(per_slot * opt.n_slots / (1 << 20)), " MiB of KV cache, more than this machine's ",
          static_cast<long long>(phys / (1 << 20)), " MiB (fewer slots or a smaller context)");
-  for (int i = 0; i < opt.n_slots; ++i) impl_->slots.push_back(std::make_unique<Slot>(c, opt.n_ctx));
+  for (int i = 0; i < opt.n_slots; ++i) impl_->slots.push_back(std::make_unique<Slot>(engine.model(), opt.n_ctx));
   impl_->logits.resize(static_cast<size_t>(opt.n_slots) * c.n_vocab);
   impl_->st.n_slots = opt.n_slots;
   impl_->thread = std::thread([this] { impl_->loop(); });

@@ -15,7 +15,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 bool cancelled(const std::atomic<bool>* cancel) { return cancel && cancel->load(std::memory_order_relaxed); }
 }  // namespace
 
-Session::Session(const Engine& engine, int n_ctx) : engine_(engine), cache_(engine.config(), n_ctx) {}
+Session::Session(const Engine& engine, int n_ctx) : engine_(engine), cache_(engine.model(), n_ctx) {}
 
 void Session::reset() {
   cache_.clear();
