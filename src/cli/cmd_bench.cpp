@@ -15,6 +15,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "kernels/device.h"
 #include "kernels/matmul.h"
 #include "kernels/type_traits.h"
 #include "runtime/engine.h"
@@ -150,6 +151,15 @@ void bench(const BenchArgs& a) {
   const std::string model_type = c.arch + " " + human_count(static_cast<double>(params)) + " " + type;
   const size_t rss = peak_rss_bytes();
   const int threads = engine->pool().size();
+  // Where the layers ran: the CPU's instruction set, or the device (with the
+  // number of layers on it when some stayed on the CPU).
+  const DevicePlacement place = model.placement();
+  std::string backend = isa_name(active_isa());
+  if (place.device) {
+    backend = place.device->name();
+    if (place.first_layer > 0) backend += " ngl " + std::to_string(c.n_layer - place.first_layer);
+  }
+  const int bw = std::max<int>(6, static_cast<int>(backend.size()));
 
   if (a.json) {
     nlohmann::json out = nlohmann::json::array();
@@ -160,6 +170,8 @@ void bench(const BenchArgs& a) {
                      {"model_n_params", params},
                      {"n_threads", threads},
                      {"isa", isa_name(active_isa())},
+                     {"backend", backend},
+                     {"n_gpu_layers", place.device ? c.n_layer - place.first_layer : 0},
                      {"test", r.name},
                      {"n_prompt", r.n_prompt},
                      {"n_gen", r.n_gen},
@@ -173,20 +185,26 @@ void bench(const BenchArgs& a) {
     std::printf("%s\n", out.dump(2).c_str());
     return;
   }
-  std::printf("| %-24s | %10s | %9s | %-6s | %7s | %6s | %18s |\n", "model", "size", "params", "isa", "threads",
-              "test", "t/s");
+  std::printf("| %-24s | %10s | %9s | %-*s | %7s | %6s | %18s |\n", "model", "size", "params", bw, "backend",
+              "threads", "test", "t/s");
   std::printf("| %s | %s | %s | %s | %s | %s | %s |\n", std::string(24, '-').c_str(), std::string(10, '-').c_str(),
-              std::string(9, '-').c_str(), std::string(6, '-').c_str(), std::string(7, '-').c_str(),
+              std::string(9, '-').c_str(), std::string(bw, '-').c_str(), std::string(7, '-').c_str(),
               std::string(6, '-').c_str(), std::string(18, '-').c_str());
   for (const auto& r : results) {
     char size[32], ts[48];
     std::snprintf(size, sizeof size, "%.2f MiB", static_cast<double>(model_bytes) / (1 << 20));
     std::snprintf(ts, sizeof ts, "%.2f +- %.2f", r.avg, r.stddev);
-    std::printf("| %-24s | %10s | %9s | %-6s | %7d | %6s | %18s |\n", model_type.c_str(), size,
-                human_count(static_cast<double>(params)).c_str(), isa_name(active_isa()), threads, r.name.c_str(), ts);
+    std::printf("| %-24s | %10s | %9s | %-*s | %7d | %6s | %18s |\n", model_type.c_str(), size,
+                human_count(static_cast<double>(params)).c_str(), bw, backend.c_str(), threads, r.name.c_str(), ts);
   }
   std::printf("\npeak RSS %.1f MiB (weights repacked for the kernels: %.1f MiB)\n", static_cast<double>(rss) / (1 << 20),
               static_cast<double>(packed_bytes_in_use()) / (1 << 20));
+  if (place.device) {
+    size_t free_b = 0, total_b = 0;
+    place.device->memory(free_b, total_b);
+    std::printf("%s: %.1f of %.1f GiB in use\n", place.device->name().c_str(),
+                static_cast<double>(total_b - free_b) / (1 << 30), static_cast<double>(total_b) / (1 << 30));
+  }
 }
 
 }  // namespace

@@ -202,10 +202,13 @@ class RefDevice final : public Device {
   void matmul(const DevMatrix& w, const void* act, int64_t n, float* y, bool accumulate, int64_t ldy) override {
     if (ldy == 0) ldy = w.rows;
     if (ldy < w.rows) fail("reference device: output stride ", ldy, " is less than ", w.rows, " rows");
-    std::vector<float> xr(w.cols), wr(w.cols);
-    for (int64_t t = 0; t < n; ++t) {
-      act_row(act_format(w.type), act, n, w.cols, t, xr.data());
-      for (int64_t r = 0; r < w.rows; ++r) dot_into(w, 0, r, xr.data(), wr.data(), y + t * ldy + r, accumulate);
+    // Every activation row as floats once, then each weight row once for all
+    // of them.
+    std::vector<float> xs(static_cast<size_t>(n * w.cols)), wr(w.cols);
+    for (int64_t t = 0; t < n; ++t) act_row(act_format(w.type), act, n, w.cols, t, xs.data() + t * w.cols);
+    for (int64_t r = 0; r < w.rows; ++r) {
+      weight_row(w, 0, r, wr.data());
+      for (int64_t t = 0; t < n; ++t) store(dot(wr.data(), xs.data() + t * w.cols, w.cols), y + t * ldy + r, accumulate);
     }
   }
 
@@ -216,7 +219,10 @@ class RefDevice final : public Device {
     for (int64_t p = 0; p < n * k; ++p) {
       if (ids[p] < 0 || ids[p] >= w.n_stack) fail("reference device: expert id ", ids[p], " out of range");
       act_row(act_format(w.type), act, n_act, w.cols, act_per_pair ? p : p / k, xr.data());
-      for (int64_t r = 0; r < w.rows; ++r) dot_into(w, ids[p], r, xr.data(), wr.data(), y + p * w.rows + r, false);
+      for (int64_t r = 0; r < w.rows; ++r) {
+        weight_row(w, ids[p], r, wr.data());
+        store(dot(wr.data(), xr.data(), w.cols), y + p * w.rows + r, false);
+      }
     }
   }
 
@@ -330,14 +336,21 @@ class RefDevice final : public Device {
     return reinterpret_cast<uint16_t*>(static_cast<uintptr_t>(m.kv)) + 2 * static_cast<int64_t>(s.head_dim) * m.n_ctx * l.kv_heads_before;
   }
 
-  // One output: row r of stacked matrix e dotted with the activation row, in
-  // double over the weights' exact float values.
-  static void dot_into(const DevMatrix& w, int e, int64_t r, const float* x, float* wr, float* y, bool accumulate) {
+  // Row r of stacked matrix e as floats.
+  static void weight_row(const DevMatrix& w, int e, int64_t r, float* out) {
     const size_t rb = dtype_row_bytes(w.type, w.cols);
     type_traits_ref(w.type)->to_float(
-        static_cast<const uint8_t*>(w.data) + rb * static_cast<size_t>(static_cast<int64_t>(e) * w.rows + r), wr, w.cols);
+        static_cast<const uint8_t*>(w.data) + rb * static_cast<size_t>(static_cast<int64_t>(e) * w.rows + r), out, w.cols);
+  }
+
+  // In double, over the weights' and activations' exact float values.
+  static double dot(const float* a, const float* b, int64_t n) {
     double d = 0;
-    for (int64_t i = 0; i < w.cols; ++i) d += static_cast<double>(wr[i]) * x[i];
+    for (int64_t i = 0; i < n; ++i) d += static_cast<double>(a[i]) * b[i];
+    return d;
+  }
+
+  static void store(double d, float* y, bool accumulate) {
     *y = accumulate ? *y + static_cast<float>(d) : static_cast<float>(d);
   }
 };
