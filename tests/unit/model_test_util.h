@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -25,7 +26,12 @@
 
 namespace lineage::model_test {
 
-inline std::string shared_path(const std::string& rel) { return std::string(LINEAGE_SHARED_DIR) + "/" + rel; }
+// The environment's LINEAGE_SHARED_DIR (ctest sets it; a test binary copied
+// to another machine is pointed at the data there) or the build's.
+inline std::string shared_path(const std::string& rel) {
+  const char* env = std::getenv("LINEAGE_SHARED_DIR");
+  return std::string(env && *env ? env : LINEAGE_SHARED_DIR) + "/" + rel;
+}
 
 inline std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& options = {}) {
   return Model::load(std::shared_ptr<const GGUFFile>(GGUFFile::open(path)), options);
