@@ -60,4 +60,13 @@ void MappedFile::release() {
   size_ = 0;
 }
 
+void release_file_pages(const void* p, size_t n) {
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t a = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+  const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
+#ifdef MADV_PAGEOUT
+  if (e > a) madvise(reinterpret_cast<void*>(a), e - a, MADV_PAGEOUT);
+#endif
+}
+
 }  // namespace lineage

@@ -30,4 +30,10 @@ class MappedFile {
   std::string path_;
 };
 
+// Lets the kernel drop the whole pages of [p, p + n) inside a read-only file
+// mapping from this process's memory, once their contents live elsewhere
+// (repacked, or copied to a GPU). Never loses data: clean file pages are
+// read again if touched.
+void release_file_pages(const void* p, size_t n);
+
 }  // namespace lineage

@@ -24,6 +24,7 @@
 #include <memory>
 
 #include "core/error.h"
+#include "core/mapped_file.h"
 #include "core/thread_pool.h"
 #include "kernels/gemm_panel.h"
 #include "kernels/quant_blocks.h"
@@ -275,16 +276,7 @@ std::shared_ptr<const PackedMatrix> PackedMatrix::pack(const void* w, DType t, i
 #endif
   for (int64_t p = 0; p < n_panels; ++p) pack_panel(t, w, rows, cols, p * kPanelRows, m->data_ + p * m->panel_bytes_);
   g_packed_bytes.fetch_add(m->bytes_);
-  if (release_source) {
-    // Only whole pages inside the tensor; MADV_PAGEOUT never loses data
-    // (clean file pages are simply read again if touched).
-    const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-    const uintptr_t a = (reinterpret_cast<uintptr_t>(w) + page - 1) / page * page;
-    const uintptr_t e = (reinterpret_cast<uintptr_t>(w) + dtype_row_bytes(t, cols) * rows) / page * page;
-#ifdef MADV_PAGEOUT
-    if (e > a) madvise(reinterpret_cast<void*>(a), e - a, MADV_PAGEOUT);
-#endif
-  }
+  if (release_source) release_file_pages(w, dtype_row_bytes(t, cols) * rows);
   return m;
 }
 

@@ -16,6 +16,7 @@
 #include <tuple>
 
 #include "core/error.h"
+#include "core/mapped_file.h"
 #include "core/thread_pool.h"
 #include "gguf/gguf.h"
 #include "kernels/device.h"
@@ -123,6 +124,7 @@ class LlamaDeviceModel final : public Model {
     const MatrixPart part{m.data, m.rows};
     DevMatrix d = dev_->upload_matrix(m.type, m.cols, std::span<const MatrixPart>(&part, 1));
     matrices_.push_back(d);
+    release_file_pages(m.data, m.row_bytes() * static_cast<size_t>(m.rows));
     note_format(m.type);
     return d;
   }
@@ -135,6 +137,7 @@ class LlamaDeviceModel final : public Model {
       size_t j = i;
       for (; j < v.size() && v[j]->type == v[i]->type; ++j) parts.push_back(MatrixPart{v[j]->data, v[j]->rows});
       DevMatrix d = dev_->upload_matrix(v[i]->type, v[i]->cols, parts);
+      for (size_t k = i; k < j; ++k) release_file_pages(v[k]->data, v[k]->row_bytes() * static_cast<size_t>(v[k]->rows));
       matrices_.push_back(d);
       note_format(v[i]->type);
       g.off.push_back(g.rows);
@@ -161,6 +164,7 @@ class LlamaDeviceModel final : public Model {
     }
     const Matrix& m0 = gate_up ? moe.experts[0].gate : moe.experts[0].down;
     DevMatrix d = dev_->upload_matrix(t, m0.cols, parts, static_cast<int>(moe.experts.size()));
+    for (const MatrixPart& p : parts) release_file_pages(p.data, dtype_row_bytes(t, m0.cols) * static_cast<size_t>(p.rows));
     matrices_.push_back(d);
     note_format(t);
     return d;
