@@ -72,8 +72,9 @@ TEST(Quantize, EveryValueOnTheNearestPointOfItsGroupsGrid) {
         ASSERT_TRUE(std::isfinite(y[i])) << dtype_name(c.type) << " value " << i;
         const float err = std::fabs(x[i] - y[i]);
         const bool clipped = (y[i] == hi && x[i] > hi) || (y[i] == lo && x[i] < lo);
-        if (levels.size() > 1 && !clipped)
+        if (levels.size() > 1 && !clipped) {
           EXPECT_LE(err, 0.5f * step * (1 + 1e-3f) + 1e-7f) << dtype_name(c.type) << " value " << i;
+        }
       }
     }
   }
