@@ -55,6 +55,7 @@ struct Shared {
   float p[kMaxGroup][kSplit];  // scores, then exp(score - m)
   float m[kMaxGroup];
   float l[kMaxGroup];
+  float run_sum[kMaxGroup][kThreads];  // value sums of the key runs
 };
 
 // What one block works on: row t, KV head g, query heads h0 .. h0 + nh - 1.
@@ -106,8 +107,8 @@ __device__ void load_q(Shared& sh, const Args& a, const Work& w) {
 // Leaves m and l in sh and returns in acc[h] the value sum of dimension
 // threadIdx.x (threads >= head_dim get nothing). Every sum has a fixed
 // order: a score sequentially over the head dimension, l over the lanes'
-// strided slices then a butterfly, a sequentially over the keys. The caller
-// synchronises before sh is written again.
+// strided slices then a butterfly, a over fixed runs of keys (below). The
+// caller synchronises before sh is written again.
 __device__ void split_state(Shared& sh, const __half* kh, const __half* vh, int d, int nh, int lo, int len,
                             float scale, float (&acc)[kMaxGroup]) {
   const int tid = threadIdx.x;
@@ -166,16 +167,41 @@ __device__ void split_state(Shared& sh, const __half* kh, const __half* vh, int 
   }
   __syncthreads();
 
+  // Values: the threads form kThreads / d groups of d; group g sums the
+  // g-th contiguous run of keys for every dimension, and the runs' sums are
+  // added in group order. Both orders depend on len and d only.
+  const int groups = kThreads / d;
+  const int run = (len + groups - 1) / groups;
+  const int part = tid / d, e = tid % d;
 #pragma unroll
   for (int h = 0; h < kMaxGroup; ++h) acc[h] = 0.0f;
-  if (tid < d) {
-    const __half* vc = vh + static_cast<int64_t>(lo) * d + tid;
-    for (int j = 0; j < len; ++j) {
+  if (part < groups) {
+    const int j0 = part * run, j1 = min(len, j0 + run);
+    const __half* vc = vh + static_cast<int64_t>(lo) * d + e;
+    for (int j = j0; j < j1; ++j) {
       const float vf = __half2float(vc[static_cast<int64_t>(j) * d]);
 #pragma unroll
       for (int h = 0; h < kMaxGroup; ++h)
         if (h < nh) acc[h] = fmaf(sh.p[h][j], vf, acc[h]);
     }
+  }
+  if (groups == 1) return;
+  if (part < groups) {
+#pragma unroll
+    for (int h = 0; h < kMaxGroup; ++h)
+      if (h < nh) sh.run_sum[h][tid] = acc[h];
+  }
+  __syncthreads();
+  if (tid < d) {
+#pragma unroll
+    for (int h = 0; h < kMaxGroup; ++h) {
+      if (h >= nh) continue;
+      acc[h] = sh.run_sum[h][tid];
+      for (int g = 1; g < groups; ++g) acc[h] = __fadd_rn(acc[h], sh.run_sum[h][g * d + tid]);
+    }
+  } else {
+#pragma unroll
+    for (int h = 0; h < kMaxGroup; ++h) acc[h] = 0.0f;
   }
 }
 
