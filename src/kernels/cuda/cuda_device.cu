@@ -97,10 +97,11 @@ class CudaDevice final : public Device {
     return p;
   }
 
+  // Frees run in destructors and on error paths, so they do not throw: a
+  // failure here follows an earlier fault, which synchronize() reports.
   void free(void* p) override {
     if (!p) return;
-    use();
-    check_cuda(cudaFree(p), "cudaFree");
+    if (cudaSetDevice(index_) != cudaSuccess || cudaFree(p) != cudaSuccess) cudaGetLastError();
   }
 
   void* alloc_host(size_t bytes) override {
@@ -116,8 +117,7 @@ class CudaDevice final : public Device {
 
   void free_host(void* p) override {
     if (!p) return;
-    use();
-    check_cuda(cudaFreeHost(p), "cudaFreeHost");
+    if (cudaSetDevice(index_) != cudaSuccess || cudaFreeHost(p) != cudaSuccess) cudaGetLastError();
   }
 
   // Synchronous copies go through the stream, so they see (and are seen by)

@@ -13,8 +13,12 @@
 
 namespace lineage::cuda {
 
+// A reported error is also taken off CUDA's last-error slot, so that the
+// next launch check does not report it a second time.
 inline void check_cuda(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) fail(what, " failed: ", cudaGetErrorString(e));
+  if (e == cudaSuccess) return;
+  cudaGetLastError();
+  fail(what, " failed: ", cudaGetErrorString(e));
 }
 
 // After a launch: a bad configuration is reported by the launch itself.
