@@ -571,12 +571,12 @@ TEST(CudaOps, AttentionMatchesReferenceAcrossSplits) {
   const std::vector<float> got = run_attention(*d.gpu, c, few);
   expect_close("few rows", got, want, kAttnTol, 0);
 
-  // The same rows repeated to 30: past the split-parallel limit.
+  // The same rows repeated to 40: past the split-parallel limit (32 rows).
   std::vector<int> many;
-  for (int r = 0; r < 3; ++r) many.insert(many.end(), few.begin(), few.end());
+  for (int r = 0; r < 4; ++r) many.insert(many.end(), few.begin(), few.end());
   const std::vector<float> got_many = run_attention(*d.gpu, c, many);
   for (size_t t = 0; t < many.size(); ++t)
-    expect_same("row " + std::to_string(t) + " among 30", row_of(got_many, s, static_cast<int>(t)),
+    expect_same("row " + std::to_string(t) + " among 40", row_of(got_many, s, static_cast<int>(t)),
                 row_of(got, s, many[t]));
 }
 

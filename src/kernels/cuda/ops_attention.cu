@@ -30,7 +30,7 @@ constexpr int kThreads = 256;      // >= kSplit (a thread per key) and >= kMaxHe
 constexpr int kWarps = kThreads / 32;
 constexpr int kMaxGroup = 8;       // query heads per block (<= kWarps: a warp per head's softmax)
 constexpr int kMaxHeadDim = 256;
-constexpr int kParallelRows = 16;  // calls of at most this many rows may use the split-parallel shape
+constexpr int kParallelRows = 32;  // calls of at most this many rows may use the split-parallel shape
 
 static_assert(kThreads >= kSplit && kThreads >= kMaxHeadDim && kMaxGroup <= kWarps);
 
@@ -350,9 +350,9 @@ void attention(const float* qkv, const QkvShape& shape, const RowMeta* meta, int
   a.scratch = static_cast<float*>(scratch);
   a.n_split = splits_for(p.n_ctx_max);
   const int64_t items = n * shape.n_head_kv * a.chunks;
-  // Enough blocks to give every multiprocessor two, but never more slots
+  // Enough blocks to give every multiprocessor four, but never more slots
   // than a row can have splits.
-  const int64_t want = (2 * static_cast<int64_t>(std::max(n_sm, 1)) + items - 1) / items;
+  const int64_t want = (4 * static_cast<int64_t>(std::max(n_sm, 1)) + items - 1) / items;
   a.slots = static_cast<int>(std::min<int64_t>(want, a.n_split));
   const bool parallel = n <= kParallelRows && p.n_ctx_max > 0 && a.slots > 1 && scratch != nullptr;
   if (!parallel) {
