@@ -23,7 +23,12 @@ void moe_combine(const float* y, const float* weights, int64_t n, int k, int64_t
 void rope_store(float* qkv, const QkvShape& shape, const RowMeta* meta, int64_t n, const RopeParams& rope,
                 const KvLayer& l, cudaStream_t s);
 // n_sm: the GPU's multiprocessor count (sizes the split-parallel grid of
-// short calls).
+// short calls). scratch must hold attention_scratch_bytes(shape, n, c) for
+// some c >= p.n_ctx_max (the split-parallel shape keeps per-split states
+// there); with no scratch or n_ctx_max = 0 every row is computed in-block,
+// which gives the same bits. Rows whose metadata is unusable (pos outside
+// 0..n_ctx - 1, no cache, n_ctx above n_ctx_max) get zeros: the GPU cannot
+// raise an error for values it reads from its own memory.
 void attention(const float* qkv, const QkvShape& shape, const RowMeta* meta, int64_t n, const KvLayer& l,
                const AttentionParams& p, float* out, void* scratch, int n_sm, cudaStream_t s);
 size_t attention_scratch_bytes(const QkvShape& shape, int64_t n, int n_ctx);
