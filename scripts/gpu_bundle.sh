@@ -14,12 +14,15 @@ B=${2:-build-cuda}
 S=${LINEAGE_SHARED_DIR:-../shared}
 [ -x "$B/lineage" ] || { echo "no $B/lineage: build with -DLINEAGE_CUDA=ON first" >&2; exit 1; }
 rm -rf "$D"
-mkdir -p "$D/build/tests" "$D/lib" "$D/shared/golden/llamacpp" "$D/shared/models" "$D/shared/vocab" "$D/shared/tools"
+mkdir -p "$D/build/tests" "$D/build/bench" "$D/lib" "$D/shared/golden/llamacpp" "$D/shared/models" "$D/shared/vocab" "$D/shared/tools"
 strip -o "$D/build/lineage" "$B/lineage"
 strip -o "$D/build/tests/lineage_tests" "$B/tests/lineage_tests"
+if [ -x "$B/bench/cuda_matmul_bench" ]; then
+  strip -o "$D/build/bench/cuda_matmul_bench" "$B/bench/cuda_matmul_bench"
+fi
 # Libraries from the build machine's packages (HTTP, regex, compression);
 # the C and C++ runtimes, zlib and OpenSSL 3 are on every current distribution.
-for bin in "$D/build/lineage" "$D/build/tests/lineage_tests"; do
+for bin in "$D"/build/lineage "$D"/build/tests/lineage_tests "$D"/build/bench/*; do
   ldd "$bin" | awk '/=> \// {print $3}' |
     grep -Ev '/(libc|libm|libstdc\+\+|libgcc_s|libpthread|libdl|librt|libz|libssl|libcrypto|ld-linux[^/]*)\.so' |
     while read -r lib; do cp -L "$lib" "$D/lib/"; done

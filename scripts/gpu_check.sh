@@ -36,6 +36,12 @@ LINEAGE_TEST_DEVICE=cuda LINEAGE_BIN="$B/lineage" LINEAGE_SHARED_DIR="$SHARED" L
   timeout 300 python3 tests/cli/test_gpu.py -v 2>&1 | tee "$OUT/cli.txt"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
 
+if [ -x "$B/bench/cuda_matmul_bench" ]; then
+  echo "== matrix products alone (LLaMA-2-7B shapes)"
+  timeout 120 "$B/bench/cuda_matmul_bench" 2>&1 | tee "$OUT/matmul.txt"
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
+fi
+
 echo "== benchmark: LLaMA-2-7B shape, Q4_0"
 model=${LINEAGE_BENCH_MODEL:-$B/llama-2-7b-q4_0.gguf}
 if [ ! -f "$model" ]; then
