@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "core/error.h"
+#include "kernels/cuda/act_layout.h"
 #ifdef LINEAGE_HAVE_CUDA
 #include "kernels/cuda/cuda_device.h"
 #endif
@@ -22,6 +23,17 @@ ActFormat act_format(DType t) {
     case DType::Q6_K: return ActFormat::Q8;
     default: fail("tensor type ", dtype_name(t), " has no GPU kernels (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)");
   }
+}
+
+size_t Device::act_bytes(ActFormat f, int64_t n, int64_t cols) const {
+  const size_t values = static_cast<size_t>(n) * static_cast<size_t>(cols);
+  switch (f) {
+    case ActFormat::Q8: return cuda::q8_bytes(n, cols);
+    case ActFormat::F32: return values * 4;
+    case ActFormat::F16:
+    case ActFormat::BF16: return values * 2;
+  }
+  return 0;
 }
 
 bool cuda_available() {

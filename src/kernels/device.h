@@ -146,8 +146,9 @@ class Device {
   virtual void free_matrix(DevMatrix& m) = 0;
 
   // ---- activations -------------------------------------------------------
-  // Bytes of n rows of `cols` values in an activation format.
-  virtual size_t act_bytes(ActFormat f, int64_t n, int64_t cols) const = 0;
+  // Bytes of n rows of `cols` values in an activation format (the layout of
+  // kernels/cuda/act_layout.h, which every device uses).
+  size_t act_bytes(ActFormat f, int64_t n, int64_t cols) const;
   // out = rows of x in format f (F32: a copy).
   virtual void convert(const float* x, int64_t n, int64_t cols, ActFormat f, void* out) = 0;
   // out = format f of x / sqrt(mean(x^2) + eps) * w, row by row; w: [cols].

@@ -154,16 +154,6 @@ class RefDevice final : public Device {
     m = DevMatrix{};
   }
 
-  size_t act_bytes(ActFormat f, int64_t n, int64_t cols) const override {
-    switch (f) {
-      case ActFormat::F32: return static_cast<size_t>(n * cols) * 4;
-      case ActFormat::F16:
-      case ActFormat::BF16: return static_cast<size_t>(n * cols) * 2;
-      case ActFormat::Q8: return q8_bytes(n, cols);
-    }
-    return 0;
-  }
-
   void convert(const float* x, int64_t n, int64_t cols, ActFormat f, void* out) override {
     for (int64_t t = 0; t < n; ++t) write_act(f, x + t * cols, n, cols, t, out);
   }

@@ -71,8 +71,17 @@ void run_slices(const ModelConfig& c, const SeqBatch* seqs, int n_seqs, bool den
     total += seqs[i].n;
   }
   ForwardScratch s(c, static_cast<int>(std::min<int64_t>(total, kMaxSliceRows)), dense_ffn);
-  std::vector<Segment> segs;
   std::vector<float> staged;  // logits of rows bound for several buffers
+  for_each_slice(seqs, n_seqs, [&](const std::vector<Segment>& segs, int rows) {
+    layers(segs, rows, s);
+    for (const Segment& g : segs) seqs[g.seq].cache->set_n_past(seqs[g.seq].pos + g.off + g.n);
+    write_outputs(c, seqs, segs, output_norm, output, s, staged, pool);
+  });
+}
+
+void for_each_slice(const SeqBatch* seqs, int n_seqs,
+                    const std::function<void(const std::vector<Segment>& segs, int rows)>& slice) {
+  std::vector<Segment> segs;
   int si = 0, off = 0;
   while (si < n_seqs) {
     segs.clear();
@@ -87,9 +96,7 @@ void run_slices(const ModelConfig& c, const SeqBatch* seqs, int n_seqs, bool den
         off = 0;
       }
     }
-    layers(segs, rows, s);
-    for (const Segment& g : segs) seqs[g.seq].cache->set_n_past(seqs[g.seq].pos + g.off + g.n);
-    write_outputs(c, seqs, segs, output_norm, output, s, staged, pool);
+    slice(segs, rows);
   }
 }
 

@@ -43,6 +43,12 @@ struct Segment {
   int seq, off, n, row0;
 };
 
+// Cuts every sequence's rows, in order, into slices of at most
+// kMaxSliceRows (a sequence may straddle two slices) and calls slice(segs,
+// rows) for each.
+void for_each_slice(const SeqBatch* seqs, int n_seqs,
+                    const std::function<void(const std::vector<Segment>& segs, int rows)>& slice);
+
 // The layers of one slice: leave the residual stream of its `rows` rows in
 // s.x (row order as in segs), keys and values in each sequence's cache.
 using SliceLayers = std::function<void(const std::vector<Segment>& segs, int rows, ForwardScratch& s)>;

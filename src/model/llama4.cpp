@@ -189,28 +189,16 @@ void unit_rmsnorm(float* x, int64_t rows, int64_t n, float eps) {
   }
 }
 
-class Llama4Model final : public Model {
+class Llama4Model final : public BatchedModel {
  public:
   Llama4Model(std::shared_ptr<const GGUFFile> file, ModelConfig config, Llama4Params hp, Llama4Weights w)
-      : Model(std::move(file), std::move(config)),
+      : BatchedModel(std::move(file), std::move(config)),
         hp_(std::move(hp)),
         w_(std::move(w)),
         rope_(config_.rope_dim, config_.rope_freq_base, 1.0 / config_.rope_scale, w_.rope_factors) {}
 
-  void forward(const int32_t* tokens, int n, int pos, KVCache& cache, float* logits, bool all_logits,
-               ThreadPool& pool) const override {
-    check_forward_args(tokens, n, pos, cache, logits);
-    const SeqBatch one = one_sequence(tokens, n, pos, cache, logits, all_logits);
-    run_batch(&one, 1, pool);
-  }
-
-  void forward_batch(const SeqBatch* seqs, int n_seqs, ThreadPool& pool) const override {
-    check_batch_args(seqs, n_seqs);
-    run_batch(seqs, n_seqs, pool);
-  }
-
  private:
-  void run_batch(const SeqBatch* seqs, int n_seqs, ThreadPool& pool) const {
+  void run_batch(const SeqBatch* seqs, int n_seqs, ThreadPool& pool) const override {
     run_slices(
         config_, seqs, n_seqs, true, w_.output_norm, w_.output,
         [&](const std::vector<Segment>& segs, int rows, ForwardScratch& s) { run_layers(seqs, segs, rows, s, pool); },

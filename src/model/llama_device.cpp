@@ -74,10 +74,10 @@ struct DevBuffers {
   size_t scratch_bytes = 0;
 };
 
-class LlamaDeviceModel final : public Model {
+class LlamaDeviceModel final : public BatchedModel {
  public:
   LlamaDeviceModel(std::shared_ptr<const GGUFFile> file, ModelConfig config, LlamaWeights w, const LoadOptions& o)
-      : Model(std::move(file), std::move(config)),
+      : BatchedModel(std::move(file), std::move(config)),
         w_(std::move(w)),
         rope_(config_.rope_dim, config_.rope_freq_base, 1.0 / config_.rope_scale, w_.rope_factors) {
     const ModelConfig& c = config_;
@@ -97,18 +97,6 @@ class LlamaDeviceModel final : public Model {
   ~LlamaDeviceModel() override { release(); }
 
   DevicePlacement placement() const override { return DevicePlacement{dev_, first_}; }
-
-  void forward(const int32_t* tokens, int n, int pos, KVCache& cache, float* logits, bool all_logits,
-               ThreadPool& pool) const override {
-    check_forward_args(tokens, n, pos, cache, logits);
-    const SeqBatch one = one_sequence(tokens, n, pos, cache, logits, all_logits);
-    run_batch(&one, 1, pool);
-  }
-
-  void forward_batch(const SeqBatch* seqs, int n_seqs, ThreadPool& pool) const override {
-    check_batch_args(seqs, n_seqs);
-    run_batch(seqs, n_seqs, pool);
-  }
 
  private:
   // ---- load -----------------------------------------------------------------
@@ -316,27 +304,13 @@ class LlamaDeviceModel final : public Model {
     float* dst;
   };
 
-  void run_batch(const SeqBatch* seqs, int n_seqs, ThreadPool& pool) const {
+  void run_batch(const SeqBatch* seqs, int n_seqs, ThreadPool& pool) const override {
     std::lock_guard<std::mutex> lock(mu_);
     for (int i = 0; i < n_seqs; ++i) seqs[i].cache->truncate(seqs[i].pos);
-    std::vector<Segment> segs;
-    int si = 0, off = 0;
-    while (si < n_seqs) {
-      segs.clear();
-      int rows = 0;
-      while (si < n_seqs && rows < kMaxSliceRows) {
-        const int take = std::min(seqs[si].n - off, kMaxSliceRows - rows);
-        segs.push_back(Segment{si, off, take, rows});
-        rows += take;
-        off += take;
-        if (off == seqs[si].n) {
-          ++si;
-          off = 0;
-        }
-      }
+    for_each_slice(seqs, n_seqs, [&](const std::vector<Segment>& segs, int rows) {
       run_slice(seqs, segs, rows, pool);
       for (const Segment& g : segs) seqs[g.seq].cache->set_n_past(seqs[g.seq].pos + g.off + g.n);
-    }
+    });
   }
 
   void run_slice(const SeqBatch* seqs, const std::vector<Segment>& segs, int rows, ThreadPool& pool) const {

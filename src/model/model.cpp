@@ -82,6 +82,18 @@ void Model::forward_batch(const SeqBatch* seqs, int n_seqs, ThreadPool& pool) co
   }
 }
 
+void BatchedModel::forward(const int32_t* tokens, int n, int pos, KVCache& cache, float* logits, bool all_logits,
+                           ThreadPool& pool) const {
+  check_forward_args(tokens, n, pos, cache, logits);
+  const SeqBatch one = one_sequence(tokens, n, pos, cache, logits, all_logits);
+  run_batch(&one, 1, pool);
+}
+
+void BatchedModel::forward_batch(const SeqBatch* seqs, int n_seqs, ThreadPool& pool) const {
+  check_batch_args(seqs, n_seqs);
+  run_batch(seqs, n_seqs, pool);
+}
+
 SeqBatch Model::one_sequence(const int32_t* tokens, int n, int pos, KVCache& cache, float* logits, bool all_logits) {
   SeqBatch b;
   b.tokens = tokens;

@@ -94,4 +94,18 @@ class Model {
   ModelConfig config_;
 };
 
+// An architecture whose one pass serves both entry points: forward() is a
+// batch of one sequence, and both check their arguments first.
+class BatchedModel : public Model {
+ public:
+  void forward(const int32_t* tokens, int n, int pos, KVCache& cache, float* logits, bool all_logits,
+               ThreadPool& pool) const final;
+  void forward_batch(const SeqBatch* seqs, int n_seqs, ThreadPool& pool) const final;
+
+ protected:
+  using Model::Model;
+  // Runs checked sequences.
+  virtual void run_batch(const SeqBatch* seqs, int n_seqs, ThreadPool& pool) const = 0;
+};
+
 }  // namespace lineage

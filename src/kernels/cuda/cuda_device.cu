@@ -237,16 +237,6 @@ class CudaDevice final : public Device {
   }
 
   // ---- activations -------------------------------------------------------
-  size_t act_bytes(ActFormat f, int64_t n, int64_t cols) const override {
-    switch (f) {
-      case ActFormat::Q8: return cuda::q8_bytes(n, cols);
-      case ActFormat::F32: return static_cast<size_t>(n) * static_cast<size_t>(cols) * 4;
-      case ActFormat::F16:
-      case ActFormat::BF16: return static_cast<size_t>(n) * static_cast<size_t>(cols) * 2;
-    }
-    return 0;
-  }
-
   void convert(const float* x, int64_t n, int64_t cols, ActFormat f, void* out) override {
     use();
     cuda::convert(x, n, cols, f, out, stream_);
