@@ -350,7 +350,7 @@ class LlamaDeviceModel final : public BatchedModel {
       else
         dev_->upload_async(b_.x, b_.x_h, static_cast<size_t>(rows) * c.n_embd * sizeof(float));
       for (int l = first_; l < c.n_layer; ++l) layer(l, rows, n_ctx_max);
-      enqueue_outputs(want, rows);
+      enqueue_outputs(want);
     };
     if (decode) {
       const auto key = std::make_pair(rows, n_ctx_max);
@@ -358,7 +358,7 @@ class LlamaDeviceModel final : public BatchedModel {
       if (it == graphs_.end()) it = graphs_.emplace(key, dev_->capture(body)).first;
       if (it->second) {
         dev_->replay(*it->second);
-        finish_outputs(seqs, segs, want, rows);
+        finish_outputs(seqs, segs, want);
         return;
       }
     }
@@ -373,7 +373,7 @@ class LlamaDeviceModel final : public BatchedModel {
     if (hidden) {
       dev_->rmsnorm(b_.x, output_norm_, rows, c.n_embd, c.norm_eps, ActFormat::F32, b_.hidden);
     }
-    finish_outputs(seqs, segs, want, rows);
+    finish_outputs(seqs, segs, want);
   }
 
   static bool graphs_enabled() {
@@ -381,8 +381,8 @@ class LlamaDeviceModel final : public BatchedModel {
     return !(e && std::strcmp(e, "0") == 0);
   }
 
-  // Norms x for the products of g, in every activation format they take;
-  // returns nothing, the formats land in b_.act.
+  // Norms x for the products ms, once per activation format they take,
+  // into b_.act.
   void norm_for(const std::vector<DevMatrix>& ms, const float* w, int64_t rows) const {
     bool done[4] = {};
     for (const DevMatrix& m : ms) {
@@ -435,7 +435,7 @@ class LlamaDeviceModel final : public BatchedModel {
 
   // Final norm and output matrix for the wanted rows, gathered first when
   // they are not rows 0..m-1; logits copied back into the pinned buffer.
-  void enqueue_outputs(const std::vector<Want>& want, int rows) const {
+  void enqueue_outputs(const std::vector<Want>& want) const {
     const ModelConfig& c = config_;
     const int64_t m = static_cast<int64_t>(want.size());
     if (m == 0) return;
@@ -456,11 +456,9 @@ class LlamaDeviceModel final : public BatchedModel {
     dev_->rmsnorm(src, output_norm_, m, c.n_embd, c.norm_eps, f, b_.act[static_cast<int>(f)]);
     dev_->matmul(output_, b_.act[static_cast<int>(f)], m, b_.logits, false);
     dev_->download_async(b_.logits_h, b_.logits, static_cast<size_t>(m) * c.n_vocab * sizeof(float));
-    (void)rows;
   }
 
-  void finish_outputs(const SeqBatch* seqs, const std::vector<Segment>& segs, const std::vector<Want>& want,
-                      int rows) const {
+  void finish_outputs(const SeqBatch* seqs, const std::vector<Segment>& segs, const std::vector<Want>& want) const {
     const ModelConfig& c = config_;
     dev_->synchronize();
     const size_t nv = static_cast<size_t>(c.n_vocab), ne = static_cast<size_t>(c.n_embd);
@@ -469,7 +467,6 @@ class LlamaDeviceModel final : public BatchedModel {
       const SeqBatch& b = seqs[g.seq];
       if (b.hidden) dev_->download(b.hidden + g.off * ne, b_.hidden + g.row0 * ne, g.n * ne * sizeof(float));
     }
-    (void)rows;
   }
 
   LlamaWeights w_;
